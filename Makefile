@@ -49,6 +49,7 @@ sanity:
 
 lint: collection-link
 	$(BIN)/ansible-lint --profile production
+	$(BIN)/antsibull-changelog lint
 
 changelog:
 	$(BIN)/antsibull-changelog lint
