@@ -1,0 +1,218 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can
+# occur any time.
+"""Read-only facts about an out-of-tree kernel module: its sources, its build, its loaded state.
+
+Pure helpers (validation, parsing, digests) take plain values so they can be tested without a
+host; ``gather`` reads the file system and runs ``modinfo`` through a caller-supplied runner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+
+# MODULE_NAME_LEN is 64 - sizeof(unsigned long) = 56 bytes including the NUL.
+MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,55}$")
+# A kernel release names a directory under /lib/modules: no slashes, no leading dot.
+RELEASE_RE = re.compile(r"^[A-Za-z0-9_+~-][A-Za-z0-9._+~-]{0,127}$")
+# Files kbuild reads from M=<dir>.
+KBUILD_FILES = ("Kbuild", "Makefile")
+
+MODULES_ROOT = "/lib/modules"
+SYS_MODULE = "/sys/module"
+
+
+class KernelModuleInfoError(Exception):
+    """Bad input or an unreadable host; the message is meant for the user."""
+
+
+def validate_name(name):
+    if not isinstance(name, str) or not MODULE_NAME_RE.match(name):
+        raise KernelModuleInfoError(
+            "invalid kernel module name %r: use 1 to 55 letters, digits, '_' or '-' "
+            "(the name of the .ko file without its suffix)" % (name,)
+        )
+    return name
+
+
+def validate_release(release):
+    if not isinstance(release, str) or not RELEASE_RE.match(release) or ".." in release:
+        raise KernelModuleInfoError(
+            "invalid kernel release %r: expected a release such as 6.1.0-28-amd64 "
+            "(the name of a directory under %s)" % (release, MODULES_ROOT)
+        )
+    return release
+
+
+def sysfs_name(name):
+    """The kernel turns '-' into '_' in module names (/sys/module/<name>)."""
+    return name.replace("-", "_")
+
+
+def parse_modinfo(text):
+    """Parse ``modinfo <file>`` output into a dict; repeated keys (alias, parm) become lists."""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or not key or " " in key:
+            continue
+        value = value.strip()
+        if key in ("alias", "parm", "depends", "softdep"):
+            if key == "depends":
+                fields[key] = [d for d in value.split(",") if d]
+            else:
+                fields.setdefault(key, []).append(value)
+        else:
+            fields[key] = value
+    return fields
+
+
+def vermagic_release(vermagic):
+    """The release is the first word of vermagic ('6.1.0-28-amd64 SMP preempt ...')."""
+    return vermagic.split()[0] if vermagic and vermagic.split() else None
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def source_files(root):
+    """Relative paths of the regular files under root, sorted, symlinks not followed."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for filename in filenames:
+            path = os.path.join(dirpath, filename)
+            if os.path.isfile(path) and not os.path.islink(path):
+                found.append(os.path.relpath(path, root))
+    return sorted(found)
+
+
+def source_digest(root, files):
+    """sha256 over every (path, content, executable bit): any edit, add, rename or removal changes it."""
+    digest = hashlib.sha256()
+    for rel in files:
+        path = os.path.join(root, rel)
+        executable = os.access(path, os.X_OK)
+        digest.update(rel.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0x\0" if executable else b"\0-\0")
+        digest.update(file_sha256(path).encode("ascii"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def _listdir(path):
+    try:
+        return sorted(os.listdir(path))
+    except (IOError, OSError):
+        return []
+
+
+def source_facts(source_dir):
+    facts = {"path": source_dir, "exists": os.path.isdir(source_dir)}
+    if not facts["exists"]:
+        facts.update(files=[], digest=None, kbuild_file=None)
+        return facts
+    files = source_files(source_dir)
+    facts["files"] = files
+    facts["digest"] = source_digest(source_dir, files)
+    facts["kbuild_file"] = next((f for f in KBUILD_FILES if f in files), None)
+    return facts
+
+
+def installed_facts(module_path, run_modinfo):
+    facts = {"path": module_path, "exists": os.path.isfile(module_path)}
+    if not facts["exists"]:
+        return facts
+    fields = parse_modinfo(run_modinfo(module_path))
+    facts.update(
+        sha256=file_sha256(module_path),
+        name=fields.get("name"),
+        version=fields.get("version"),
+        srcversion=fields.get("srcversion"),
+        vermagic=fields.get("vermagic"),
+        vermagic_release=vermagic_release(fields.get("vermagic")),
+        aliases=fields.get("alias", []),
+        depends=fields.get("depends", []),
+    )
+    return facts
+
+
+def loaded_facts(name, sys_module=SYS_MODULE):
+    """State of the module in the running kernel, from /sys/module/<name>."""
+    base = os.path.join(sys_module, sysfs_name(name))
+    facts = {
+        "loaded": False,
+        "builtin": False,
+        "srcversion": None,
+        "version": None,
+        "refcnt": 0,
+        "holders": [],
+        "drivers": [],
+        "bound_devices": [],
+    }
+    if not os.path.isdir(base):
+        return facts
+    initstate = _read(os.path.join(base, "initstate"))
+    if initstate is None:
+        # Built-in modules have a /sys/module entry (for parameters) but no initstate.
+        facts["builtin"] = True
+        return facts
+    refcnt = _read(os.path.join(base, "refcnt"))
+    facts.update(
+        loaded=True,
+        initstate=initstate,
+        srcversion=_read(os.path.join(base, "srcversion")),
+        version=_read(os.path.join(base, "version")),
+        refcnt=int(refcnt) if refcnt and refcnt.isdigit() else 0,
+        holders=_listdir(os.path.join(base, "holders")),
+    )
+    # /sys/module/<m>/drivers/<bus>:<driver> -> the driver; its symlinks (but "module") are
+    # the devices bound to it, e.g. xen-backend:mydevice/mydevice-1-0.
+    for entry in _listdir(os.path.join(base, "drivers")):
+        facts["drivers"].append(entry)
+        driver_dir = os.path.join(base, "drivers", entry)
+        for dev in _listdir(driver_dir):
+            if dev != "module" and os.path.islink(os.path.join(driver_dir, dev)):
+                facts["bound_devices"].append("%s/%s" % (entry.partition(":")[0], dev))
+    return facts
+
+
+def gather(name, release, source_dir, module_path, run_modinfo, running_release,
+           modules_root=MODULES_ROOT, sys_module=SYS_MODULE):
+    """Everything the kernel_module role decides from, in one read-only pass."""
+    validate_name(name)
+    validate_release(release)
+    build_dir = os.path.join(modules_root, release, "build")
+    facts = {
+        "name": name,
+        "release": release,
+        "running_release": running_release,
+        "is_running_release": release == running_release,
+        "headers": {
+            "path": build_dir,
+            "present": os.path.isfile(os.path.join(build_dir, "Makefile")),
+        },
+        "loaded": loaded_facts(name, sys_module),
+    }
+    if source_dir is not None:
+        facts["source"] = source_facts(source_dir)
+    if module_path is not None:
+        facts["installed"] = installed_facts(module_path, run_modinfo)
+    return facts
