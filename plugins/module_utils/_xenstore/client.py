@@ -1,0 +1,352 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Private to the splitdriver.xen collection: not a public API, may change without notice.
+"""The XenStore client: the only code in this collection that uses pyxs.
+
+Text in, text out: paths, values and permissions are ``str`` here and bytes on the wire.
+
+Requests go through pyxs's router as raw packets (``Packet``/``Op`` from ``pyxs._internal``,
+``client.router.send()``), the same way in pyxs 0.4.1 (PyPI) and Debian's 0.4.2 snapshot. That
+lets a batch of requests be sent back to back and its replies collected after (XenStore answers a
+connection's requests in order and echoes the request id), and it lets every reply be awaited
+with a deadline: pyxs itself waits forever on a stalled daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import time
+import traceback
+
+try:
+    from pyxs import Client as _PyxsClient
+    from pyxs.exceptions import PyXSError as _PyXSError
+    from pyxs._internal import NUL as _NUL, Op as _Op, Packet as _Packet, next_rq_id as _next_rq_id
+except ImportError:
+    HAS_PYXS = False
+    PYXS_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_PYXS = True
+    PYXS_IMPORT_ERROR = None
+
+DEFAULT_SOCKET = "/var/run/xenstored/socket"
+
+_OPCODES = {
+    "directory": "DIRECTORY",
+    "read": "READ",
+    "get_perms": "GET_PERMS",
+    "watch": "WATCH",
+    "unwatch": "UNWATCH",
+    "transaction_start": "TRANSACTION_START",
+    "transaction_end": "TRANSACTION_END",
+    "write": "WRITE",
+    "mkdir": "MKDIR",
+    "rm": "RM",
+    "set_perms": "SET_PERMS",
+}
+# How often a wait for a reply checks that pyxs's router thread is still alive.
+_POLL_INTERVAL = 0.2
+
+
+class XenStoreError(Exception):
+    """A XenStore request failed. ``errno`` holds the daemon's error name (``ENOENT``, ...)."""
+
+    def __init__(self, message, errno=None, op=None, path=None):
+        super().__init__(message)
+        self.message = message
+        self.errno = errno
+        self.op = op
+        self.path = path
+
+
+class XenStoreTimeout(XenStoreError):
+    """The daemon did not answer within the request timeout."""
+
+
+class XenStoreConnectionError(XenStoreError):
+    """The connection to the daemon could not be opened or was lost."""
+
+
+class TransactionConflict(XenStoreError):
+    """A transaction kept failing with EAGAIN after all the allowed attempts."""
+
+
+def socket_path(option=None) -> str:
+    """The socket to use: the module option, else ``XENSTORED_PATH``, else pyxs's default."""
+    if option:
+        return option
+    if os.environ.get("XENSTORED_PATH"):
+        return os.environ["XENSTORED_PATH"]
+    return os.path.join(os.environ.get("XENSTORED_RUNDIR", "/var/run/xenstored"), "socket")
+
+
+def _describe(op, path):
+    return "%s %s" % (op.upper(), path) if path else op.upper()
+
+
+class _EventSink:
+    """Receives watch events from pyxs's router (it calls ``events.put``)."""
+
+    def __init__(self):
+        self.events = queue.Queue()
+
+
+class XenStore:
+    """A connection to xenstored over its Unix socket.
+
+    ``batch()`` sends requests back to back, then collects the replies; each reply is awaited
+    for at most ``request_timeout`` seconds after the previous one arrived.
+    """
+
+    def __init__(self, socket=None, request_timeout=10.0):
+        self.socket = socket_path(socket)
+        self.request_timeout = float(request_timeout)
+        self._client = None
+        self._broken = False
+        self._sink = _EventSink()
+        self._watch_counter = 0
+        self.requests_sent = 0
+
+    # Connection ------------------------------------------------------------------------
+    def open(self):
+        if not HAS_PYXS:
+            raise XenStoreConnectionError("the pyxs Python library is not installed")
+        client = _PyxsClient(unix_socket_path=self.socket)
+        try:
+            client.connect()
+        except (_PyXSError, OSError) as exc:
+            raise XenStoreConnectionError(
+                "cannot connect to XenStore at %s: %s" % (self.socket, exc))
+        transport = getattr(client.router.connection, "transport", None)
+        sock = getattr(transport, "sock", None)
+        if sock is not None:
+            # Bounds sends to a daemon that stopped reading, and partial replies.
+            sock.settimeout(self.request_timeout)
+        self._client = client
+        return self
+
+    def close(self):
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except (_PyXSError, OSError):
+                pass
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # Requests --------------------------------------------------------------------------
+    @staticmethod
+    def _payload(request):
+        op, path = request[0], request[1]
+        if op in ("read", "directory", "get_perms", "mkdir", "rm"):
+            return path.encode("ascii") + _NUL
+        if op == "write":
+            return path.encode("ascii") + _NUL + request[2].encode("ascii")
+        if op == "set_perms":
+            return path.encode("ascii") + _NUL + b"".join(p.encode("ascii") + _NUL for p in request[2])
+        if op in ("watch", "unwatch"):
+            return path.encode("ascii") + _NUL + request[2].encode("ascii") + _NUL
+        if op == "transaction_start":
+            return _NUL
+        if op == "transaction_end":
+            return (b"T" if request[2] else b"F") + _NUL
+        raise ValueError("unknown XenStore operation %r" % (op,))
+
+    def _await(self, rvar, op, path, started):
+        """Wait for one reply, at most ``request_timeout`` after ``started``."""
+        router = self._client.router
+        deadline = started + self.request_timeout
+        with rvar.condition:
+            while rvar.target is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._broken = True
+                    raise XenStoreTimeout(
+                        "XenStore at %s did not answer %s within %g s (request_timeout)"
+                        % (self.socket, _describe(op, path), self.request_timeout), op=op, path=path)
+                if not router.thread.is_alive():
+                    self._broken = True
+                    raise XenStoreConnectionError(
+                        "connection to XenStore at %s was lost while waiting for %s"
+                        % (self.socket, _describe(op, path)), op=op, path=path)
+                rvar.condition.wait(min(remaining, _POLL_INTERVAL))
+        return rvar.target
+
+    def batch(self, requests, tx_id=0, raise_errors=True):
+        """Send ``requests`` back to back, then return their decoded replies in order.
+
+        A request is ``(op, path)``, ``("write", path, value)``, ``("set_perms", path, perms)``.
+        Replies: ``read`` → str, ``directory``/``get_perms`` → list of str, others → None.
+        With ``raise_errors=False`` a failed request's reply is its ``XenStoreError`` instead.
+        """
+        if self._client is None:
+            raise XenStoreConnectionError("not connected to XenStore at %s" % self.socket)
+        router = self._client.router
+        pending = []
+        for request in requests:
+            op = request[0]
+            packet = _Packet(getattr(_Op, _OPCODES[op]), self._payload(request), _next_rq_id(), tx_id)
+            try:
+                rvar = router.send(packet)
+            except (_PyXSError, OSError) as exc:
+                self._broken = True
+                raise XenStoreConnectionError(
+                    "cannot send %s to XenStore at %s: %s" % (_describe(op, request[1]), self.socket, exc),
+                    op=op, path=request[1])
+            pending.append((request, rvar))
+        self.requests_sent += len(pending)
+        replies = []
+        started = time.monotonic()
+        for request, rvar in pending:
+            op, path = request[0], request[1]
+            packet = self._await(rvar, op, path, started)
+            started = time.monotonic()
+            replies.append(self._decode(request, packet, raise_errors))
+        return replies
+
+    def _decode(self, request, packet, raise_errors):
+        op, path = request[0], request[1]
+        if packet.op == _Op.ERROR:
+            name = packet.payload.rstrip(_NUL).decode("ascii", "replace")
+            error = XenStoreError("XenStore %s failed: %s" % (_describe(op, path), name),
+                                  errno=name, op=op, path=path)
+            if raise_errors:
+                raise error
+            return error
+        if packet.op != getattr(_Op, _OPCODES[op]):
+            self._broken = True
+            raise XenStoreConnectionError(
+                "XenStore at %s answered %s with an unexpected packet (op %d)"
+                % (self.socket, _describe(op, path), packet.op), op=op, path=path)
+        payload = packet.payload
+        if op == "read":
+            return payload.decode("ascii", "backslashreplace")
+        if op in ("directory", "get_perms"):
+            return [item.decode("ascii", "backslashreplace") for item in payload.split(_NUL) if item]
+        if op == "transaction_start":
+            return int(payload.rstrip(_NUL))
+        return None
+
+    # Single requests -------------------------------------------------------------------
+    def read(self, path, tx_id=0):
+        """The value at ``path``, or None when it does not exist."""
+        reply = self.batch([("read", path)], tx_id, raise_errors=False)[0]
+        if isinstance(reply, XenStoreError):
+            if reply.errno == "ENOENT":
+                return None
+            raise reply
+        return reply
+
+    def directory(self, path, tx_id=0):
+        """The children of ``path``, or None when it does not exist."""
+        reply = self.batch([("directory", path)], tx_id, raise_errors=False)[0]
+        if isinstance(reply, XenStoreError):
+            if reply.errno == "ENOENT":
+                return None
+            raise reply
+        return reply
+
+    # Transactions ----------------------------------------------------------------------
+    def transaction_start(self):
+        return self.batch([("transaction_start", "")])[0]
+
+    def transaction_end(self, tx_id, commit):
+        """End a transaction. Returns False when the commit failed with EAGAIN."""
+        reply = self.batch([("transaction_end", "", commit)], tx_id, raise_errors=False)[0]
+        if isinstance(reply, XenStoreError):
+            if reply.errno == "EAGAIN" and commit:
+                return False
+            raise reply
+        return True
+
+    def abort_quietly(self, tx_id):
+        """Abort after an error; skipped when the connection is unusable (closing ends it)."""
+        if self._broken or self._client is None:
+            return
+        try:
+            self.transaction_end(tx_id, False)
+        except XenStoreError:
+            pass
+
+    # Watches ---------------------------------------------------------------------------
+    def watch(self, paths):
+        """Watch ``paths``; returns ``{token: path}``. Each fires once at once (initial event)."""
+        tokens = {}
+        requests = []
+        for path in paths:
+            self._watch_counter += 1
+            token = "splitdriver-%d-%d" % (os.getpid(), self._watch_counter)
+            self._client.router.subscribe(token.encode("ascii"), self._sink)
+            tokens[token] = path
+            requests.append(("watch", path, token))
+        self.batch(requests)
+        return tokens
+
+    def unwatch(self, tokens):
+        if self._client is None or self._broken:
+            return
+        self.batch([("unwatch", path, token) for token, path in tokens.items()], raise_errors=False)
+        for token in tokens:
+            try:
+                self._client.router.unsubscribe(token.encode("ascii"), self._sink)
+            except ValueError:
+                pass
+
+    def wait_events(self, timeout):
+        """Paths of the watch events that arrive within ``timeout`` s (all queued ones at once)."""
+        paths = []
+        try:
+            event = self._sink.events.get(timeout=max(timeout, 0))
+        except queue.Empty:
+            return paths
+        paths.append(event[0].decode("ascii", "backslashreplace"))
+        while True:
+            try:
+                event = self._sink.events.get_nowait()
+            except queue.Empty:
+                return paths
+            paths.append(event[0].decode("ascii", "backslashreplace"))
+
+
+def backoff_delay(attempt, base=0.01, cap=1.0, rand=random.random):
+    """Jittered exponential backoff: ``base * 2**attempt`` capped at ``cap``, times 0.5–1.5."""
+    return min(cap, base * (2 ** attempt)) * (0.5 + rand())
+
+
+def run_transaction(xs, body, retries, sleep=time.sleep, rand=random.random):
+    """Run ``body(tx_id) -> (result, commit)`` in a transaction, re-running it on EAGAIN.
+
+    The whole read → plan → write cycle lives in ``body`` so a re-run sees fresh data. With
+    ``commit`` false (nothing to write, or check mode) the transaction is aborted instead.
+    ``retries`` bounds the re-runs after the first attempt.
+    """
+    attempt = 0
+    while True:
+        tx_id = xs.transaction_start()
+        try:
+            result, commit = body(tx_id)
+        except BaseException:
+            xs.abort_quietly(tx_id)
+            raise
+        if xs.transaction_end(tx_id, commit) or not commit:
+            return result
+        attempt += 1
+        if attempt > retries:
+            raise TransactionConflict(
+                "the XenStore transaction at %s conflicted with concurrent writers (EAGAIN) %d times; "
+                "gave up after %d attempts (retries=%d)" % (xs.socket, attempt, attempt, retries),
+                errno="EAGAIN")
+        sleep(backoff_delay(attempt - 1, rand=rand))
+
+
+__all__ = ["HAS_PYXS", "PYXS_IMPORT_ERROR", "DEFAULT_SOCKET", "XenStore", "XenStoreError",
+           "XenStoreTimeout", "XenStoreConnectionError", "TransactionConflict", "run_transaction",
+           "socket_path", "backoff_delay"]

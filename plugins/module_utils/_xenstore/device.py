@@ -1,0 +1,333 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Private to the splitdriver.xen collection: not a public API, may change without notice.
+"""The ``xenstore_device`` logic: read → plan → write in one transaction, then wait.
+
+The argument spec lives here too (``argument_spec()``) so the module and its tests share it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import plan as planner
+from . import validate
+from .client import XenStoreError, run_transaction
+
+WAIT_CONDITIONS = {
+    # wait option → (description, predicate on (frontend state, backend state))
+    "initwait": ("the backend to reach InitWait (2) or later",
+                 lambda fe, be: be in (planner.INITWAIT, planner.INITIALISED, planner.CONNECTED)),
+    "connected": ("both ends to be Connected (4)",
+                  lambda fe, be: fe == planner.CONNECTED and be == planner.CONNECTED),
+}
+CLOSED_CONDITION = ("the backend to answer Closing (5) with Closed (6)",
+                    lambda fe, be: be is None or be == planner.CLOSED)
+# At most this many devices are described in a timeout message.
+_REPORT_MAX = 5
+
+
+def _device_options(top_level):
+    options = dict(
+        type=dict(type="str"),
+        frontend=dict(type="str"),
+        devid=dict(type="int"),
+        backend_domid=dict(type="int"),
+        frontend_entries=dict(type="dict"),
+        backend_entries=dict(type="dict"),
+    )
+    if not top_level:
+        options["type"]["required"] = True
+        options["frontend"]["required"] = True
+        options["devid"]["default"] = 0
+        options["backend_domid"]["default"] = 0
+    return options
+
+
+def argument_spec():
+    """The module's argument spec (also used by the unit tests)."""
+    spec = _device_options(top_level=True)
+    spec.update(
+        devices=dict(type="list", elements="dict", options=_device_options(top_level=False)),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        force=dict(type="bool", default=False),
+        wait=dict(type="str", default="none", choices=["none", "initwait", "connected"]),
+        timeout=dict(type="float", default=30.0),
+        request_timeout=dict(type="float", default=10.0),
+        retries=dict(type="int", default=10),
+        prune_stale=dict(type="bool", default=False),
+        socket=dict(type="path"),
+    )
+    return spec
+
+
+MODULE_KWARGS = dict(
+    mutually_exclusive=[
+        ("devices", "type"), ("devices", "frontend"), ("devices", "devid"),
+        ("devices", "backend_domid"), ("devices", "frontend_entries"), ("devices", "backend_entries"),
+    ],
+    required_one_of=[("devices", "type")],
+    required_together=[("type", "frontend")],
+    supports_check_mode=True,
+)
+
+
+class DeviceError(Exception):
+    """The module fails: ``message`` and extra result keys (``devices``, ``changed``...)."""
+
+    def __init__(self, message, **extra):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+def device_specs(params) -> list:
+    """The device specs of a call: the ``devices`` list or the single top-level device."""
+    if params.get("devices") is not None:
+        return [dict(spec) for spec in params["devices"]]
+    return [dict(
+        type=params.get("type"),
+        frontend=params.get("frontend"),
+        devid=0 if params.get("devid") is None else params["devid"],
+        backend_domid=0 if params.get("backend_domid") is None else params["backend_domid"],
+        frontend_entries=params.get("frontend_entries"),
+        backend_entries=params.get("backend_entries"),
+    )]
+
+
+def precheck(params, specs) -> None:
+    """Everything that can be validated before connecting; raises ``ValidationError``."""
+    for name in ("timeout", "request_timeout"):
+        if params[name] <= 0:
+            raise validate.ValidationError("%s must be a positive number of seconds, got %s" % (name, params[name]))
+    if params["retries"] < 0:
+        raise validate.ValidationError("retries must be 0 or more, got %d" % params["retries"])
+    for index, spec in enumerate(specs):
+        where = "devices[%d]: " % index if params.get("devices") is not None else ""
+        try:
+            validate.check_domid(spec["backend_domid"], "backend_domid")
+            devid = validate.check_devid(spec["devid"])
+            frontend = spec["frontend"]
+            if frontend is None or str(frontend).strip() == "":
+                raise validate.ValidationError("frontend must be a domain id or a domain name")
+            if planner.frontend_is_name(frontend):
+                validate.check_domain_name(frontend)
+                # The longest domid a name can resolve to bounds the bus id length.
+                validate.check_type(spec["type"], 0, devid)
+            else:
+                spec["frontend"] = validate.check_domid(int(str(frontend).strip()), "frontend")
+                validate.check_type(spec["type"], spec["frontend"], devid)
+            validate.check_entries(spec.get("frontend_entries"), "frontend_entries",
+                                   validate.FRONTEND_PROTOCOL_KEYS)
+            validate.check_entries(spec.get("backend_entries"), "backend_entries",
+                                   validate.BACKEND_PROTOCOL_KEYS)
+        except validate.ValidationError as exc:
+            raise validate.ValidationError(where + str(exc))
+
+
+class DeviceManager:
+    """Runs one ``xenstore_device`` call against a connected ``XenStore``."""
+
+    def __init__(self, xs, params, check_mode=False, sleep=time.sleep, clock=time.monotonic):
+        self.xs = xs
+        self.params = params
+        self.check_mode = check_mode
+        self.sleep = sleep
+        self.clock = clock
+        self.specs = device_specs(params)
+        # True once a transaction with writes committed: a later failure still changed things.
+        self.committed = False
+
+    # Reading ---------------------------------------------------------------------------
+    def _directories(self, paths, tx_id):
+        listings = {}
+        for path, reply in zip(paths, self.xs.batch([("directory", p) for p in paths], tx_id, raise_errors=False)):
+            if isinstance(reply, XenStoreError):
+                if reply.errno != "ENOENT":
+                    raise reply
+                reply = None
+            listings[path] = reply
+        return listings
+
+    def read_snapshot(self, tx_id, with_type_dirs):
+        """Resolve and validate the devices, then read what they need (3 pipelined batches)."""
+        snapshot = planner.Snapshot()
+        domains = self._directories(["/local/domain"], tx_id)["/local/domain"] or []
+        snapshot.domains = dict((int(d), None) for d in domains if d.isdigit())
+        if any(planner.frontend_is_name(spec["frontend"]) for spec in self.specs):
+            domids = sorted(snapshot.domains)
+            names = self.xs.batch([("read", "/local/domain/%d/name" % d) for d in domids], tx_id, raise_errors=False)
+            for domid, name in zip(domids, names):
+                snapshot.domains[domid] = None if isinstance(name, XenStoreError) else name
+        devices = []
+        for index, spec in enumerate(self.specs):
+            try:
+                devices.append(planner.make_device(spec, snapshot.domains))
+            except validate.ValidationError as exc:
+                prefix = "devices[%d]: " % index if self.params.get("devices") is not None else ""
+                raise validate.ValidationError(prefix + str(exc))
+        planner.check_duplicates(devices)
+        snapshot.listings = self._directories(planner.listing_paths(devices, with_type_dirs), tx_id)
+        reads = planner.node_reads(devices, snapshot)
+        for (op, path), reply in zip(reads, self.xs.batch(reads, tx_id, raise_errors=False)):
+            if isinstance(reply, XenStoreError):
+                if reply.errno != "ENOENT":
+                    raise reply
+                continue
+            node = snapshot.nodes.setdefault(path, planner.Node())
+            if op == planner.READ:
+                node.value = reply
+            else:
+                node.perms = reply
+        return devices, snapshot
+
+    # Running ---------------------------------------------------------------------------
+    def _transaction(self, make_plan, with_type_dirs):
+        def body(tx_id):
+            devices, snapshot = self.read_snapshot(tx_id, with_type_dirs)
+            plan = make_plan(devices, snapshot)
+            if plan.ops and not self.check_mode:
+                self.xs.batch(plan.ops, tx_id)
+                return (devices, plan), True
+            return (devices, plan), False
+        devices, plan = run_transaction(self.xs, body, self.params["retries"], sleep=self.sleep)
+        if plan.ops and not self.check_mode:
+            self.committed = True
+        return devices, plan
+
+    def run(self) -> dict:
+        if not self.specs:
+            return dict(changed=False, devices=[], removed=[], pruned=[], diff=dict(before={}, after={}))
+        if self.params["state"] == "present":
+            return self._present()
+        return self._absent()
+
+    def _result(self, plan, devices_results=None):
+        return dict(
+            changed=plan.changed,
+            devices=devices_results if devices_results is not None else plan.results,
+            removed=list(plan.removed),
+            pruned=list(plan.pruned),
+            diff=dict(before=dict(plan.before), after=dict(plan.after)),
+        )
+
+    def _present(self):
+        prune = self.params["prune_stale"]
+        devices, plan = self._transaction(
+            lambda devs, snap: planner.plan_present(devs, snap, prune_stale=prune), with_type_dirs=prune)
+        result = self._result(plan)
+        mode = self.params["wait"]
+        if mode != "none" and not self.check_mode:
+            states = self._wait(devices, WAIT_CONDITIONS[mode], result)
+            for device, entry in zip(devices, result["devices"]):
+                entry["state_after"] = states[device.key]
+        return result
+
+    def _absent(self):
+        force, prune = self.params["force"], self.params["prune_stale"]
+        devices, plan = self._transaction(
+            lambda devs, snap: planner.plan_absent(devs, snap, force=force, prune_stale=prune),
+            with_type_dirs=True)
+        result = self._result(plan)
+        if not plan.handshake or self.check_mode:
+            return result
+        # Backends were asked to close: wait for Closed, then remove in a second transaction.
+        self._wait(plan.handshake, CLOSED_CONDITION, result, absent=True)
+        dummy, removal = self._transaction(
+            lambda devs, snap: planner.plan_absent(devs, snap, prune_stale=prune, handshake_done=True),
+            with_type_dirs=True)
+        result["removed"] = list(removal.removed)
+        result["pruned"] = list(removal.pruned)
+        result["diff"]["before"].update(removal.before)
+        return result
+
+    # Waiting ---------------------------------------------------------------------------
+    def _read_states(self, devices):
+        paths = planner.state_paths(devices)
+        replies = self.xs.batch([("read", p) for p in paths], raise_errors=False)
+        states = {}
+        for index, device in enumerate(devices):
+            fe, be = replies[2 * index], replies[2 * index + 1]
+            for reply in (fe, be):
+                if isinstance(reply, XenStoreError) and reply.errno != "ENOENT":
+                    raise reply
+            states[device.key] = {
+                "frontend": None if isinstance(fe, XenStoreError) else planner.parse_state(fe),
+                "backend": None if isinstance(be, XenStoreError) else planner.parse_state(be),
+            }
+        return states
+
+    def _wait(self, devices, condition, result, absent=False):
+        """Watch the devices' state nodes until ``condition`` holds for all, within ``timeout``."""
+        description, predicate = condition
+        deadline = self.clock() + self.params["timeout"]
+        watch_paths = []
+        by_state_path = {}
+        for device in devices:
+            for path in (device.frontend_type_dir, device.backend_frontend_dir):
+                if path not in watch_paths:
+                    watch_paths.append(path)
+            by_state_path[device.frontend_dir + "/state"] = device
+            by_state_path[device.backend_dir + "/state"] = device
+        tokens = self.xs.watch(watch_paths)
+        try:
+            # Registered first, read after: no change can slip between the two.
+            states = self._read_states(devices)
+            pending = [d for d in devices if not predicate(states[d.key]["frontend"], states[d.key]["backend"])]
+            while pending:
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    break
+                events = self.xs.wait_events(remaining)
+                if not events:
+                    continue
+                touched = set()
+                for event in events:
+                    if event in by_state_path:
+                        touched.add(by_state_path[event].key)
+                        continue
+                    for device in pending:
+                        if (device.frontend_dir + "/").startswith(event + "/") or \
+                                (device.backend_dir + "/").startswith(event + "/"):
+                            touched.add(device.key)
+                recheck = [d for d in pending if d.key in touched]
+                if recheck:
+                    states.update(self._read_states(recheck))
+                pending = [d for d in pending if not predicate(states[d.key]["frontend"], states[d.key]["backend"])]
+        finally:
+            try:
+                self.xs.unwatch(tokens)
+            except XenStoreError:
+                pass
+        if pending:
+            raise self._timeout_error(pending, states, description, result, absent)
+        return states
+
+    def _timeout_error(self, pending, states, description, result, absent):
+        shown = pending[:_REPORT_MAX]
+        paths = []
+        for device in shown:
+            paths.extend([device.frontend_error_path, device.backend_error_path])
+        errors = self.xs.batch([("read", p) for p in paths], raise_errors=False)
+        lines = []
+        for index, device in enumerate(shown):
+            state = states[device.key]
+            text = "%s (frontend %s, backend %s): frontend state %s, backend state %s" % (
+                device.label, device.frontend_dir, device.backend_dir,
+                planner.state_name(state["frontend"]), planner.state_name(state["backend"]))
+            for end, reply in (("frontend", errors[2 * index]), ("backend", errors[2 * index + 1])):
+                if not isinstance(reply, XenStoreError):
+                    text += "; %s driver error: %s" % (end, reply)
+            lines.append(text)
+        if len(pending) > len(shown):
+            lines.append("... and %d more device(s)" % (len(pending) - len(shown)))
+        message = "timed out after %g s (timeout) waiting for %s: %s" % (
+            self.params["timeout"], description, "; ".join(lines))
+        if absent:
+            message += ". Nothing was removed; force=true removes the devices without the handshake"
+        for entry in result["devices"]:
+            key = (entry["type"], entry["frontend"], entry["devid"])
+            if key in states:
+                entry["state_after"] = states[key]
+        return DeviceError(message, changed=result["changed"], devices=result["devices"])

@@ -1,0 +1,501 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Private to the splitdriver.xen collection: not a public API, may change without notice.
+"""Pure planning for XenStore split-driver devices: no I/O here.
+
+``Device`` describes one frontend/backend pair the way libxl lays it out
+(``libxl__device_generic_add``). The planner turns desired devices plus a ``Snapshot`` of what
+XenStore holds into an ordered list of operations, per-device results and a before/after diff.
+The same plan drives check mode and a real run, so both report the same ``changed`` and diff.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from . import validate
+
+XENBUS_STATES = {
+    0: "Unknown",
+    1: "Initialising",
+    2: "InitWait",
+    3: "Initialised",
+    4: "Connected",
+    5: "Closing",
+    6: "Closed",
+    7: "Reconfiguring",
+    8: "Reconfigured",
+}
+INITIALISING, INITWAIT, INITIALISED, CONNECTED, CLOSING, CLOSED = 1, 2, 3, 4, 5, 6
+
+# Operation names, as the XenStore wire protocol calls them (lower case).
+MKDIR, SET_PERMS, WRITE, RM, READ, GET_PERMS, DIRECTORY = (
+    "mkdir", "set_perms", "write", "rm", "read", "get_perms", "directory")
+
+
+def domain_path(domid: int) -> str:
+    return "/local/domain/%d" % domid
+
+
+def state_name(state) -> str:
+    """``4`` → ``4 (Connected)``; ``None`` → ``absent``."""
+    if state is None:
+        return "absent"
+    return "%s (%s)" % (state, XENBUS_STATES.get(state, "unknown state"))
+
+
+def parse_state(value):
+    """A state node's value as an int, or None when missing or not a number."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Device:
+    """One split-driver device: frontend in domain ``frontend``, backend in ``backend``."""
+
+    type: str
+    frontend: int
+    devid: int
+    backend: int = 0
+    frontend_entries: tuple = ()
+    backend_entries: tuple = ()
+    frontend_name: str = None
+
+    @property
+    def key(self):
+        """Identity of a device: a frontend slot can only have one backend."""
+        return (self.type, self.frontend, self.devid)
+
+    @property
+    def label(self) -> str:
+        return "%s device %d of domain %d" % (self.type, self.devid, self.frontend)
+
+    @property
+    def frontend_type_dir(self) -> str:
+        return "%s/device/%s" % (domain_path(self.frontend), self.type)
+
+    @property
+    def frontend_dir(self) -> str:
+        return "%s/%d" % (self.frontend_type_dir, self.devid)
+
+    @property
+    def backend_type_dir(self) -> str:
+        return "%s/backend/%s" % (domain_path(self.backend), self.type)
+
+    @property
+    def backend_frontend_dir(self) -> str:
+        return "%s/%d" % (self.backend_type_dir, self.frontend)
+
+    @property
+    def backend_dir(self) -> str:
+        return "%s/%d" % (self.backend_frontend_dir, self.devid)
+
+    @property
+    def frontend_perms(self) -> list:
+        # libxl: frontend owned by the guest, readable by the backend domain.
+        return ["n%d" % self.frontend, "r%d" % self.backend]
+
+    @property
+    def backend_perms(self) -> list:
+        # libxl: backend owned by the backend domain, readable by the guest.
+        return ["n%d" % self.backend, "r%d" % self.frontend]
+
+    @property
+    def frontend_error_path(self) -> str:
+        # Linux xenbus_dev_error(): "error/<nodename>" relative to the driver's domain.
+        return "%s/error/device/%s/%d/error" % (domain_path(self.frontend), self.type, self.devid)
+
+    @property
+    def backend_error_path(self) -> str:
+        return "%s/error/backend/%s/%d/%d/error" % (
+            domain_path(self.backend), self.type, self.frontend, self.devid)
+
+    def frontend_keys(self) -> "OrderedDict[str, str]":
+        """Frontend keys and values the module manages, ``state`` last."""
+        keys = OrderedDict([("backend", self.backend_dir), ("backend-id", str(self.backend))])
+        keys.update(self.frontend_entries)
+        keys["state"] = str(INITIALISING)
+        return keys
+
+    def backend_keys(self) -> "OrderedDict[str, str]":
+        """Backend keys and values the module manages, ``state`` last."""
+        keys = OrderedDict([("frontend", self.frontend_dir), ("frontend-id", str(self.frontend)),
+                            ("online", "1")])
+        keys.update(self.backend_entries)
+        keys["state"] = str(INITIALISING)
+        return keys
+
+    def ends(self):
+        """``(name, dir, perms, keys)`` for the frontend then the backend."""
+        return (("frontend", self.frontend_dir, self.frontend_perms, self.frontend_keys()),
+                ("backend", self.backend_dir, self.backend_perms, self.backend_keys()))
+
+
+def make_device(spec: dict, domains: dict) -> Device:
+    """Validate one device spec against the live domains and build its ``Device``.
+
+    ``spec`` has ``type``, ``frontend`` (domid int, digits, or a domain name), ``devid``,
+    ``backend_domid``, ``frontend_entries``, ``backend_entries``. ``domains`` maps every live
+    domid to its name (or None when names were not read).
+    """
+    frontend, frontend_name = resolve_frontend(spec.get("frontend"), domains)
+    backend = validate.check_domid(spec.get("backend_domid", 0), "backend_domid")
+    if backend not in domains:
+        raise validate.ValidationError(
+            "backend domain %d does not exist (no %s)" % (backend, domain_path(backend)))
+    if frontend == backend:
+        raise validate.ValidationError(
+            "frontend and backend are the same domain (%d): a split driver needs two domains" % frontend)
+    devid = validate.check_devid(spec.get("devid", 0))
+    devtype = validate.check_type(spec.get("type"), frontend, devid)
+    fe_entries = validate.check_entries(spec.get("frontend_entries"), "frontend_entries",
+                                        validate.FRONTEND_PROTOCOL_KEYS)
+    be_entries = validate.check_entries(spec.get("backend_entries"), "backend_entries",
+                                        validate.BACKEND_PROTOCOL_KEYS)
+    device = Device(type=devtype, frontend=frontend, devid=devid, backend=backend,
+                    frontend_entries=tuple(fe_entries.items()),
+                    backend_entries=tuple(be_entries.items()),
+                    frontend_name=frontend_name)
+    for dummy, directory, dummy_perms, keys in device.ends():
+        validate.check_path(directory)
+        for key, value in keys.items():
+            validate.check_value("%s/%s" % (directory, key), value)
+    return device
+
+
+def frontend_is_name(frontend) -> bool:
+    """True when ``frontend`` must be looked up by name (not an int, not all digits)."""
+    if isinstance(frontend, bool):
+        return False
+    if isinstance(frontend, int):
+        return False
+    return not (isinstance(frontend, str) and frontend.strip().isdigit())
+
+
+def resolve_frontend(frontend, domains: dict):
+    """Return ``(domid, name or None)`` for a frontend given as a domid or a domain name."""
+    if isinstance(frontend, bool) or frontend is None or frontend == "":
+        raise validate.ValidationError("frontend must be a domain id or a domain name, got %r" % (frontend,))
+    if not frontend_is_name(frontend):
+        domid = validate.check_domid(int(frontend), "frontend")
+        if domid not in domains:
+            raise validate.ValidationError(
+                "frontend domain %d does not exist (no %s)" % (domid, domain_path(domid)))
+        return domid, None
+    name = validate.check_domain_name(frontend)
+    matches = sorted(domid for domid, dom_name in domains.items() if dom_name == name)
+    if not matches:
+        raise validate.ValidationError("no domain is named %r (looked up in /local/domain/*/name)" % name)
+    if len(matches) > 1:
+        raise validate.ValidationError(
+            "domain name %r is ambiguous: domains %s all have it" % (name, ", ".join(str(m) for m in matches)))
+    return matches[0], name
+
+
+def check_duplicates(devices) -> None:
+    """Reject two entries for the same frontend slot (type, frontend domain, devid)."""
+    seen = {}
+    for index, device in enumerate(devices):
+        if device.key in seen:
+            raise validate.ValidationError(
+                "devices[%d] and devices[%d] are the same device: %s"
+                % (seen[device.key], index, device.label))
+        seen[device.key] = index
+
+
+@dataclass
+class Node:
+    """What XenStore holds at a path: ``value`` (None for a directory not read) and perms."""
+
+    value: str = None
+    perms: list = None
+
+
+@dataclass
+class Snapshot:
+    """What the read phase saw, inside the transaction.
+
+    ``domains``: live domid → name (None when names were not read).
+    ``listings``: directory path → child names, or None when the directory is missing.
+    ``nodes``: path → Node for every node read; a path missing from it does not exist.
+    """
+
+    domains: dict = field(default_factory=dict)
+    listings: dict = field(default_factory=dict)
+    nodes: dict = field(default_factory=dict)
+
+    def children(self, path: str) -> list:
+        return self.listings.get(path) or []
+
+    def frontend_exists(self, device: Device) -> bool:
+        return str(device.devid) in self.children(device.frontend_type_dir)
+
+    def backend_exists(self, device: Device) -> bool:
+        return str(device.devid) in self.children(device.backend_frontend_dir)
+
+    def state(self, path: str):
+        node = self.nodes.get(path)
+        return parse_state(node.value) if node is not None else None
+
+    def states(self, device: Device) -> dict:
+        return {"frontend": self.state(device.frontend_dir + "/state") if self.frontend_exists(device) else None,
+                "backend": self.state(device.backend_dir + "/state") if self.backend_exists(device) else None}
+
+
+def listing_paths(devices, with_type_dirs: bool) -> list:
+    """Directories to list so that each device's existence is known (batched per group).
+
+    ``with_type_dirs`` adds each backend type directory (needed to remove empty parents and to
+    find stale backends of dead domains).
+    """
+    paths = OrderedDict()
+    for device in devices:
+        paths[device.frontend_type_dir] = True
+        paths[device.backend_frontend_dir] = True
+        if with_type_dirs:
+            paths[device.backend_type_dir] = True
+    return list(paths)
+
+
+def node_reads(devices, snapshot: Snapshot) -> list:
+    """The reads of the managed nodes of the devices that exist: ``[(op, path)]``.
+
+    One ``get_perms`` per managed node (directory and keys) and one ``read`` per managed key:
+    16 requests for a device without extra entries, none for a device that does not exist.
+    """
+    reads = []
+    for device in devices:
+        for end, directory, dummy, keys in device.ends():
+            exists = snapshot.frontend_exists(device) if end == "frontend" else snapshot.backend_exists(device)
+            if not exists:
+                continue
+            reads.append((GET_PERMS, directory))
+            for key in keys:
+                reads.append((READ, "%s/%s" % (directory, key)))
+                reads.append((GET_PERMS, "%s/%s" % (directory, key)))
+    return reads
+
+
+def state_paths(devices) -> list:
+    paths = []
+    for device in devices:
+        paths.append(device.frontend_dir + "/state")
+        paths.append(device.backend_dir + "/state")
+    return paths
+
+
+def _perms_text(perms) -> str:
+    return ",".join(perms) if perms is not None else None
+
+
+def _diff_node(node: Node, is_dir: bool) -> dict:
+    entry = {"perms": _perms_text(node.perms)}
+    if not is_dir:
+        entry["value"] = node.value
+    return entry
+
+
+def _current_tree(device: Device, snapshot: Snapshot) -> "OrderedDict[str, dict]":
+    """The managed nodes of ``device`` as they are now (for the diff's ``before``)."""
+    tree = OrderedDict()
+    for dummy, directory, dummy_perms, keys in device.ends():
+        node = snapshot.nodes.get(directory)
+        if node is None:
+            continue
+        tree[directory] = _diff_node(node, True)
+        for key in keys:
+            path = "%s/%s" % (directory, key)
+            if path in snapshot.nodes:
+                tree[path] = _diff_node(snapshot.nodes[path], False)
+    return tree
+
+
+@dataclass
+class Plan:
+    """Ordered operations plus what to report. ``ops`` are ``(op, path[, value or perms])``."""
+
+    ops: list = field(default_factory=list)
+    results: list = field(default_factory=list)
+    before: dict = field(default_factory=OrderedDict)
+    after: dict = field(default_factory=OrderedDict)
+    removed: list = field(default_factory=list)
+    pruned: list = field(default_factory=list)
+    # Devices whose backend was asked to close (absent): wait for Closed, then plan removal.
+    handshake: list = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.ops) or any(result["action"] != "unchanged" for result in self.results)
+
+
+def _result(device: Device, action: str, before: dict, after: dict) -> dict:
+    result = OrderedDict([
+        ("type", device.type),
+        ("frontend", device.frontend),
+        ("devid", device.devid),
+        ("backend_domid", device.backend),
+        ("frontend_path", device.frontend_dir),
+        ("backend_path", device.backend_dir),
+        ("action", action),
+        ("state_before", before),
+        ("state_after", after),
+    ])
+    if device.frontend_name is not None:
+        result["frontend_name"] = device.frontend_name
+    return result
+
+
+def plan_present(devices, snapshot: Snapshot, prune_stale: bool = False) -> Plan:
+    """Create missing devices, repair drift in managed keys and perms; never rewrite ``state``.
+
+    Order (the way libxl does it, for every device of the batch): make the directories and set
+    their perms first (new keys inherit them), then the keys, then ``state`` last.
+    """
+    plan = Plan()
+    dir_ops, key_ops, state_ops = [], [], []
+    for device in devices:
+        before_states = snapshot.states(device)
+        after_states = dict(before_states)
+        created = repaired = False
+        plan.before.update(_current_tree(device, snapshot))
+        for end, directory, perms, keys in device.ends():
+            exists = snapshot.frontend_exists(device) if end == "frontend" else snapshot.backend_exists(device)
+            plan.after[directory] = {"perms": _perms_text(perms)}
+            if not exists:
+                created = True
+                dir_ops.append((MKDIR, directory))
+                dir_ops.append((SET_PERMS, directory, perms))
+                for key, value in keys.items():
+                    target = state_ops if key == "state" else key_ops
+                    target.append((WRITE, "%s/%s" % (directory, key), value))
+                    plan.after["%s/%s" % (directory, key)] = {"perms": _perms_text(perms), "value": value}
+                after_states[end] = INITIALISING
+                continue
+            current_dir = snapshot.nodes.get(directory)
+            if current_dir is None or current_dir.perms != perms:
+                repaired = True
+                dir_ops.append((SET_PERMS, directory, perms))
+            for key, value in keys.items():
+                path = "%s/%s" % (directory, key)
+                node = snapshot.nodes.get(path)
+                if node is None:
+                    # Missing key: a new node inherits the (repaired) directory perms.
+                    repaired = True
+                    (state_ops if key == "state" else key_ops).append((WRITE, path, value))
+                    plan.after[path] = {"perms": _perms_text(perms), "value": value}
+                    if key == "state":
+                        after_states[end] = INITIALISING
+                    continue
+                new_value = node.value
+                if key != "state" and node.value != value:
+                    # Never rewrite state of an existing device: the drivers own it.
+                    repaired = True
+                    key_ops.append((WRITE, path, value))
+                    new_value = value
+                if node.perms != perms:
+                    repaired = True
+                    key_ops.append((SET_PERMS, path, perms))
+                plan.after[path] = {"perms": _perms_text(perms), "value": new_value}
+        action = "created" if created else ("repaired" if repaired else "unchanged")
+        plan.results.append(_result(device, action, before_states, after_states))
+    plan.ops = dir_ops + key_ops + state_ops
+    if prune_stale:
+        # The type directories keep the live devices just planned: one rm per stale dir.
+        _plan_prune(plan, devices, snapshot)
+        plan.removed = list(plan.pruned)
+        plan.ops.extend((RM, path) for path in plan.pruned)
+    return plan
+
+
+def plan_absent(devices, snapshot: Snapshot, force: bool = False, prune_stale: bool = False,
+                handshake_done: bool = False) -> Plan:
+    """Remove devices: close the backend first unless ``force`` (or already Closed).
+
+    When some backend must first be asked to close, the plan holds only those handshake writes
+    (backend ``online``=0, ``state``=5) and lists the devices in ``handshake``: the caller waits
+    for Closed, takes a new snapshot and plans again with ``handshake_done=True``.
+    """
+    plan = Plan()
+    present = []
+    for device in devices:
+        fe_exists, be_exists = snapshot.frontend_exists(device), snapshot.backend_exists(device)
+        before_states = snapshot.states(device)
+        if not fe_exists and not be_exists:
+            plan.results.append(_result(device, "unchanged", before_states, before_states))
+            continue
+        present.append(device)
+        plan.before.update(_current_tree(device, snapshot))
+        plan.results.append(_result(device, "removed", before_states, {"frontend": None, "backend": None}))
+        backend_state = before_states["backend"]
+        if be_exists and not force and not handshake_done and backend_state != CLOSED:
+            plan.handshake.append(device)
+            online = snapshot.nodes.get(device.backend_dir + "/online")
+            if online is None or online.value != "0":
+                plan.ops.append((WRITE, device.backend_dir + "/online", "0"))
+            if backend_state != CLOSING:
+                plan.ops.append((WRITE, device.backend_dir + "/state", str(CLOSING)))
+    if plan.handshake:
+        return plan
+    removed = set()
+    for device in present:
+        if snapshot.frontend_exists(device):
+            removed.add(device.frontend_dir)
+        if snapshot.backend_exists(device):
+            removed.add(device.backend_dir)
+    if prune_stale:
+        _plan_prune(plan, devices, snapshot)
+    plan.removed = _collapse_removals(removed | set(plan.pruned), devices, snapshot)
+    plan.ops.extend((RM, path) for path in plan.removed)
+    return plan
+
+
+def _plan_prune(plan: Plan, devices, snapshot: Snapshot) -> None:
+    """Backend dirs of the listed types whose frontend domain is gone (xl leaks them)."""
+    seen = set()
+    for device in devices:
+        type_dir = device.backend_type_dir
+        if type_dir in seen:
+            continue
+        seen.add(type_dir)
+        for child in snapshot.children(type_dir):
+            if child.isdigit() and int(child) not in snapshot.domains:
+                path = "%s/%s" % (type_dir, child)
+                plan.pruned.append(path)
+                plan.before[path] = {"stale": "backend of dead domain %s, removed with its subtree" % child}
+
+
+def _collapse_removals(removed: set, devices, snapshot: Snapshot) -> list:
+    """Removed dirs plus the parents they leave empty, as the fewest ``rm`` (topmost) paths.
+
+    Stops at ``/local/domain/<id>/device`` and ``/local/domain/<id>/backend``: never removed.
+    """
+    gone = set(removed)
+    parents = []
+    for device in devices:
+        parents.append(device.frontend_type_dir)
+        parents.append(device.backend_frontend_dir)
+    for device in devices:
+        parents.append(device.backend_type_dir)
+    changed = True
+    while changed:
+        changed = False
+        for parent in parents:
+            if parent in gone or snapshot.listings.get(parent) is None:
+                continue
+            children = ["%s/%s" % (parent, child) for child in snapshot.listings[parent]]
+            if children and all(child in gone for child in children):
+                gone.add(parent)
+                changed = True
+    # Keep only the topmost paths: rm removes a whole subtree.
+    result = []
+    for path in sorted(gone):
+        if not any(path.startswith(other + "/") for other in gone):
+            result.append(path)
+    return result

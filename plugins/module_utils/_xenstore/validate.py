@@ -1,0 +1,164 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Private to the splitdriver.xen collection: not a public API, may change without notice.
+"""Input validation for XenStore paths, values, permissions and device specifications.
+
+Pure functions, no I/O. Every function raises ``ValidationError`` with a message naming the
+offending input and the rule it breaks.
+"""
+
+from __future__ import annotations
+
+import re
+
+# XenStore wire limits (xen/include/public/io/xs_wire.h, docs/misc/xenstore.txt).
+XENSTORE_PAYLOAD_MAX = 4096
+XENSTORE_ABS_PATH_MAX = 3072
+XENSTORE_REL_PATH_MAX = 2048
+# Guests may store at most this many bytes per node (xenstored's default quota); dom0 writes
+# values a guest may want to copy or rewrite, so the module keeps to it.
+XENSTORE_VALUE_MAX = 2048
+# Linux XEN_BUS_ID_SIZE is 20 including the terminating NUL.
+XEN_BUS_ID_MAX = 19
+DEVID_MAX = 2 ** 31 - 1
+# DOMID_FIRST_RESERVED (0x7FF0): higher ids are special (DOMID_SELF, DOMID_IO, ...).
+DOMID_MAX = 0x7FEF
+
+FRONTEND_PROTOCOL_KEYS = ("backend", "backend-id", "state")
+BACKEND_PROTOCOL_KEYS = ("frontend", "frontend-id", "online", "state")
+
+_PATH_CHARS = re.compile(r"^[A-Za-z0-9/_@-]+$")
+_PERM = re.compile(r"^[nrwb](\d+)$")
+_TYPE = re.compile(r"^[A-Za-z0-9_-]+$")
+_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_@-]*$")
+_DOMAIN_NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
+
+
+class ValidationError(ValueError):
+    """Bad input: the message says what and why."""
+
+
+def check_path(path: str) -> str:
+    """Validate an absolute XenStore path."""
+    if not isinstance(path, str) or not path:
+        raise ValidationError("XenStore path %r must be a non-empty string" % (path,))
+    if not path.startswith("/"):
+        raise ValidationError("XenStore path %r must be absolute (start with '/')" % path)
+    if not _PATH_CHARS.match(path):
+        raise ValidationError(
+            "XenStore path %r contains characters outside A-Z a-z 0-9 - / _ @" % path)
+    if "//" in path:
+        raise ValidationError("XenStore path %r contains '//'" % path)
+    if len(path) > 1 and path.endswith("/"):
+        raise ValidationError("XenStore path %r must not end with '/'" % path)
+    if len(path) > XENSTORE_ABS_PATH_MAX:
+        raise ValidationError("XenStore path %s... is %d characters long, more than the limit of %d"
+                              % (path[:40], len(path), XENSTORE_ABS_PATH_MAX))
+    return path
+
+
+def check_value(path: str, value: str) -> str:
+    """Validate a value to be written at ``path``: printable ASCII, fits one request."""
+    if not isinstance(value, str):
+        raise ValidationError("value for %s must be a string, got %r" % (path, value))
+    for index, char in enumerate(value):
+        if not " " <= char <= "~":
+            raise ValidationError(
+                "value for %s must be printable ASCII: character %r at offset %d is not"
+                % (path, char, index))
+    if len(value) > XENSTORE_VALUE_MAX:
+        raise ValidationError("value for %s is %d bytes long, more than the limit of %d bytes"
+                              % (path, len(value), XENSTORE_VALUE_MAX))
+    # WRITE payload: path NUL value.
+    if len(path) + 1 + len(value) > XENSTORE_PAYLOAD_MAX:
+        raise ValidationError(
+            "value for %s is too long for one XenStore request (%d bytes of path and value, limit %d)"
+            % (path, len(path) + 1 + len(value), XENSTORE_PAYLOAD_MAX))
+    return value
+
+
+def parse_perms(perms) -> list:
+    """Validate a permission list (``["n1", "r0"]`` or ``"n1,r0"``); return it as a list."""
+    if isinstance(perms, str):
+        entries = [entry.strip() for entry in perms.split(",")] if perms.strip() else []
+    elif isinstance(perms, (list, tuple)):
+        entries = list(perms)
+    else:
+        raise ValidationError("permissions %r must be a list of entries like n1 or r0" % (perms,))
+    if not entries:
+        raise ValidationError("permissions must not be empty: the first entry names the owner")
+    for entry in entries:
+        match = _PERM.match(entry) if isinstance(entry, str) else None
+        if not match:
+            raise ValidationError(
+                "permission entry %r is invalid: expected n, r, w or b followed by a domid" % (entry,))
+        check_domid(int(match.group(1)), "permission entry %s" % entry)
+    return entries
+
+
+def check_domid(domid, what: str) -> int:
+    """Validate a domain id (an int in 0..DOMID_MAX)."""
+    if isinstance(domid, bool) or not isinstance(domid, int):
+        raise ValidationError("%s must be a domain id (an integer), got %r" % (what, domid))
+    if domid < 0 or domid > DOMID_MAX:
+        raise ValidationError("%s must be a domain id between 0 and %d, got %d" % (what, DOMID_MAX, domid))
+    return domid
+
+
+def check_devid(devid) -> int:
+    """Validate a device id: an integer in 0..2^31-1."""
+    if isinstance(devid, bool) or not isinstance(devid, int):
+        raise ValidationError("devid must be an integer, got %r" % (devid,))
+    if devid < 0 or devid > DEVID_MAX:
+        raise ValidationError("devid %d is out of range: it must be between 0 and %d" % (devid, DEVID_MAX))
+    return devid
+
+
+def check_type(devtype, frontend: int, devid: int) -> str:
+    """Validate a device type name and the Linux backend bus id it yields."""
+    if not isinstance(devtype, str) or not devtype:
+        raise ValidationError("type must be a non-empty string, got %r" % (devtype,))
+    if not _TYPE.match(devtype):
+        raise ValidationError(
+            "type %r contains characters outside A-Z a-z 0-9 _ -" % devtype)
+    bus_id = "%s-%d-%d" % (devtype, frontend, devid)
+    if len(bus_id) > XEN_BUS_ID_MAX:
+        raise ValidationError(
+            "type %r is too long for this device: the backend bus id %r is %d characters, "
+            "Linux allows at most %d (XEN_BUS_ID_SIZE 20 including the NUL)"
+            % (devtype, bus_id, len(bus_id), XEN_BUS_ID_MAX))
+    return devtype
+
+
+def check_domain_name(name) -> str:
+    """Validate a domain name used to look a frontend domain up."""
+    if not isinstance(name, str) or not name or not _DOMAIN_NAME.match(name):
+        raise ValidationError("frontend %r is neither a domain id nor a valid domain name" % (name,))
+    return name
+
+
+def check_entries(entries, which: str, protocol_keys) -> dict:
+    """Validate extra device keys: plain relative names, no protocol key, printable values.
+
+    Returns a new dict with every value as a string (integers are accepted and converted).
+    """
+    if entries is None:
+        return {}
+    if not isinstance(entries, dict):
+        raise ValidationError("%s must be a dictionary of key names to values, got %r" % (which, entries))
+    result = {}
+    for key, value in entries.items():
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise ValidationError(
+                "%s key %r is not a plain relative name: use one path component of "
+                "A-Z a-z 0-9 _ - (no '/', no leading '@')" % (which, key))
+        if key in protocol_keys:
+            raise ValidationError(
+                "%s key %r collides with a key the module manages itself (%s)"
+                % (which, key, ", ".join(protocol_keys)))
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValidationError(
+                "%s value for key %r must be a string or an integer, got %r" % (which, key, value))
+        result[key] = str(value)
+    return result
