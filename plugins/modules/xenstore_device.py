@@ -224,6 +224,8 @@ devices:
       description:
         - V(created), V(repaired) (drift in managed keys or permissions fixed), V(removed) or
           V(unchanged). In check mode, what a real run would do.
+        - V(closing) only in a failed removal, for a device whose backend was asked to close
+          and did not answer with Closed within O(timeout).
       type: str
       sample: created
     state_before:

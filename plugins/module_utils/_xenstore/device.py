@@ -326,8 +326,11 @@ class DeviceManager:
             self.params["timeout"], description, "; ".join(lines))
         if absent:
             message += ". Nothing was removed; force=true removes the devices without the handshake"
+        pending_keys = set(device.key for device in pending)
         for entry in result["devices"]:
             key = (entry["type"], entry["frontend"], entry["devid"])
             if key in states:
                 entry["state_after"] = states[key]
+            if absent and key in pending_keys:
+                entry["action"] = "closing"
         return DeviceError(message, changed=result["changed"], devices=result["devices"])

@@ -339,6 +339,7 @@ def _result(device: Device, action: str, before: dict, after: dict) -> dict:
     result = OrderedDict([
         ("type", device.type),
         ("frontend", device.frontend),
+        ("frontend_name", device.frontend_name),
         ("devid", device.devid),
         ("backend_domid", device.backend),
         ("frontend_path", device.frontend_dir),
@@ -347,8 +348,8 @@ def _result(device: Device, action: str, before: dict, after: dict) -> dict:
         ("state_before", before),
         ("state_after", after),
     ])
-    if device.frontend_name is not None:
-        result["frontend_name"] = device.frontend_name
+    if device.frontend_name is None:
+        del result["frontend_name"]
     return result
 
 
