@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 import queue
 import random
+import threading
 import time
 import traceback
+import weakref
 
 try:
     from pyxs import Client as _PyxsClient
@@ -55,6 +57,30 @@ _OPCODES = {
 _POLL_INTERVAL = 0.2
 # A batch is written in pieces of about this many bytes.
 _SEND_CHUNK = 256 * 1024
+
+
+# pyxs's router thread dies with an exception when the daemon closes the connection; keep that
+# exception for our error message instead of letting threading print a traceback on stderr.
+_ROUTER_OWNERS = weakref.WeakKeyDictionary()
+_HOOK_LOCK = threading.Lock()
+_HOOK_INSTALLED = []
+
+
+def _router_excepthook(args, previous=None):
+    owner = _ROUTER_OWNERS.get(args.thread) if args.thread is not None else None
+    if owner is not None:
+        owner.router_error = args.exc_value
+        return
+    (previous or threading.__excepthook__)(args)
+
+
+def _install_router_excepthook():
+    with _HOOK_LOCK:
+        if _HOOK_INSTALLED:
+            return
+        previous = threading.excepthook
+        threading.excepthook = lambda args: _router_excepthook(args, previous)
+        _HOOK_INSTALLED.append(True)
 
 
 class XenStoreError(Exception):
@@ -115,12 +141,16 @@ class XenStore:
         self._sink = _EventSink()
         self._watch_counter = 0
         self.requests_sent = 0
+        # Why pyxs's router thread stopped, when it did.
+        self.router_error = None
 
     # Connection ------------------------------------------------------------------------
     def open(self):
         if not HAS_PYXS:
             raise XenStoreConnectionError("the pyxs Python library is not installed")
         client = _PyxsClient(unix_socket_path=self.socket)
+        _install_router_excepthook()
+        _ROUTER_OWNERS[client.router.thread] = self
         try:
             client.connect()
         except (_PyXSError, OSError) as exc:
@@ -180,9 +210,10 @@ class XenStore:
                         % (self.socket, _describe(op, path), self.request_timeout), op=op, path=path)
                 if not router.thread.is_alive():
                     self._broken = True
+                    cause = ": %s" % self.router_error if self.router_error is not None else ""
                     raise XenStoreConnectionError(
-                        "connection to XenStore at %s was lost while waiting for %s"
-                        % (self.socket, _describe(op, path)), op=op, path=path)
+                        "connection to XenStore at %s was lost while waiting for %s%s"
+                        % (self.socket, _describe(op, path), cause), op=op, path=path)
                 rvar.condition.wait(min(remaining, _POLL_INTERVAL))
         return rvar.target
 

@@ -1,0 +1,148 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Validation tables: every rule, with the message that names the input and the cause."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore import validate
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.validate import ValidationError
+
+
+@pytest.mark.parametrize("path", [
+    "/", "/local/domain/0", "/local/domain/1/device/my_dev-ice/0", "/a@b", "/" + "a" * 3071,
+])
+def test_check_path_accepts(path):
+    assert validate.check_path(path) == path
+
+
+@pytest.mark.parametrize("path, message", [
+    ("", "must be a non-empty string"),
+    (None, "must be a non-empty string"),
+    ("local/domain", "must be absolute"),
+    ("/local/dom ain", "characters outside"),
+    ("/local/domain.0", "characters outside"),
+    ("/local//domain", "contains '//'"),
+    ("/local/domain/", "must not end with '/'"),
+    ("/" + "a" * 3072, "more than the limit of 3072"),
+])
+def test_check_path_rejects(path, message):
+    with pytest.raises(ValidationError, match=message):
+        validate.check_path(path)
+
+
+@pytest.mark.parametrize("value", ["", "1", "/local/domain/0/backend/x/1/0", " ~", "x" * 2048])
+def test_check_value_accepts(value):
+    assert validate.check_value("/a/b", value) == value
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("/a/b", "tab\there", r"printable ASCII: character '\\t' at offset 3"),
+    ("/a/b", "caf\u00e9", r"printable ASCII: character '\u00e9' at offset 3"),
+    ("/a/b", "nul\x00", "printable ASCII"),
+    ("/a/b", "x" * 2049, "2049 bytes long, more than the limit of 2048"),
+    ("/" + "p" * 2100, "x" * 2000, "too long for one XenStore request"),
+    ("/a/b", 5, "must be a string"),
+])
+def test_check_value_rejects(path, value, message):
+    with pytest.raises(ValidationError, match=message):
+        validate.check_value(path, value)
+
+
+@pytest.mark.parametrize("perms, expected", [
+    ("n0", ["n0"]),
+    ("n1,r0", ["n1", "r0"]),
+    ("n1, r0 ,b3", ["n1", "r0", "b3"]),
+    (["w5", "r0"], ["w5", "r0"]),
+])
+def test_parse_perms_accepts(perms, expected):
+    assert validate.parse_perms(perms) == expected
+
+
+@pytest.mark.parametrize("perms, message", [
+    ("", "must not be empty"),
+    ([], "must not be empty"),
+    ("x1", "permission entry 'x1' is invalid"),
+    ("n", "permission entry 'n' is invalid"),
+    ("r-1", "is invalid"),
+    ("n1,", "permission entry '' is invalid"),
+    ("n99999", "between 0 and 32751"),
+    (5, "must be a list"),
+])
+def test_parse_perms_rejects(perms, message):
+    with pytest.raises(ValidationError, match=message):
+        validate.parse_perms(perms)
+
+
+@pytest.mark.parametrize("devid, ok", [
+    (0, True), (1, True), (2 ** 31 - 1, True), (-1, False), (2 ** 31, False), (True, False), ("1", False),
+])
+def test_check_devid(devid, ok):
+    if ok:
+        assert validate.check_devid(devid) == devid
+    else:
+        with pytest.raises(ValidationError, match="devid"):
+            validate.check_devid(devid)
+
+
+@pytest.mark.parametrize("domid, ok", [(0, True), (32751, True), (32752, False), (-1, False), (None, False)])
+def test_check_domid(domid, ok):
+    if ok:
+        assert validate.check_domid(domid, "frontend") == domid
+    else:
+        with pytest.raises(ValidationError, match="frontend must be a domain id"):
+            validate.check_domid(domid, "frontend")
+
+
+@pytest.mark.parametrize("devtype, frontend, devid, message", [
+    ("mydevice", 1, 0, None),
+    ("my_dev-1", 12, 34, None),
+    # mydevice-32751-9 is 16 chars; the limit is 19.
+    ("abcdefghijklmno", 1, 1, None),           # 15 + "-1-1" = 19: the longest allowed
+    ("abcdefghijklmnop", 1, 1, "is 20 characters, Linux allows at most 19"),
+    ("mydevice", 1, 2 ** 31 - 1, "backend bus id 'mydevice-1-2147483647' is 21 characters"),
+    ("my.device", 1, 0, "characters outside"),
+    ("my/device", 1, 0, "characters outside"),
+    ("", 1, 0, "non-empty string"),
+    (None, 1, 0, "non-empty string"),
+])
+def test_check_type(devtype, frontend, devid, message):
+    if message is None:
+        assert validate.check_type(devtype, frontend, devid) == devtype
+    else:
+        with pytest.raises(ValidationError, match=message):
+            validate.check_type(devtype, frontend, devid)
+
+
+@pytest.mark.parametrize("entries, expected", [
+    (None, {}),
+    ({}, {}),
+    ({"mode": "rw", "queues": 4, "feature-x": ""}, {"mode": "rw", "queues": "4", "feature-x": ""}),
+])
+def test_check_entries_accepts(entries, expected):
+    assert validate.check_entries(entries, "backend_entries", validate.BACKEND_PROTOCOL_KEYS) == expected
+
+
+@pytest.mark.parametrize("entries, message", [
+    ({"a/b": "x"}, "key 'a/b' is not a plain relative name"),
+    ({"/abs": "x"}, "is not a plain relative name"),
+    ({"@special": "x"}, "is not a plain relative name"),
+    ({"": "x"}, "is not a plain relative name"),
+    ({"a.b": "x"}, "is not a plain relative name"),
+    ({"state": "4"}, "key 'state' collides with a key the module manages"),
+    ({"online": "1"}, "key 'online' collides"),
+    ({"frontend-id": "1"}, "collides"),
+    ({"flag": True}, "must be a string or an integer"),
+    ({"list": [1]}, "must be a string or an integer"),
+    (["mode"], "must be a dictionary"),
+])
+def test_check_entries_rejects(entries, message):
+    with pytest.raises(ValidationError, match=message):
+        validate.check_entries(entries, "backend_entries", validate.BACKEND_PROTOCOL_KEYS)
+
+
+def test_frontend_protocol_keys_collide():
+    for key in ("backend", "backend-id", "state"):
+        with pytest.raises(ValidationError, match="frontend_entries key '%s' collides" % key):
+            validate.check_entries({key: "x"}, "frontend_entries", validate.FRONTEND_PROTOCOL_KEYS)
