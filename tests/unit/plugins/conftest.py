@@ -31,6 +31,8 @@ class FakeXenStore:
         self.eagain_commits = 0
         self.events = []
         self.on_write = None
+        # Called by wait_events(): plays a driver's side of a handshake; returns event paths.
+        self.peer = None
 
     # Seeding ----------------------------------------------------------------------------
     def put(self, path, value="", perms=None):
@@ -124,13 +126,18 @@ class FakeXenStore:
 
     def transaction_start(self):
         self.log.append(("transaction_start", "", 0))
+        # Writes apply at once; a failed (EAGAIN) commit or an abort puts the old nodes back.
+        self._saved = dict((path, [node[0], list(node[1])]) for path, node in self.nodes.items())
         return 1
 
     def transaction_end(self, tx_id, commit):
         self.log.append(("transaction_end", "T" if commit else "F", tx_id))
         if commit and self.eagain_commits:
             self.eagain_commits -= 1
+            self.nodes = self._saved
             return False
+        if not commit:
+            self.nodes = self._saved
         return True
 
     def abort_quietly(self, tx_id):
@@ -148,6 +155,8 @@ class FakeXenStore:
             self.log.append(("unwatch", path, 0))
 
     def wait_events(self, timeout):
+        if self.peer is not None:
+            self.events.extend(self.peer(self) or [])
         if self.events:
             events, self.events = self.events, []
             return events
