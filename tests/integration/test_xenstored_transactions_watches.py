@@ -108,7 +108,7 @@ def test_transaction_errors_and_quota(xenstored):
     with xenstored.client(1) as guest:
         tids = []
         with pytest.raises(XsError, match="ENOSPC"):
-            for _ in range(20):
+            for _attempt in range(20):
                 tids.append(int(guest.request("TRANSACTION_START", "", tx=0).rstrip(b"\0")))
         assert len(tids) == 11                           # "> 10" like xenstored
         guest.request("TRANSACTION_END", "F", tx=tids[0])
@@ -145,7 +145,7 @@ def test_rm_fires_for_every_removed_node_with_a_watch(xenstored):
             watcher.watch(path, token)
             assert watcher.wait_event(5) == (path, token)
         xs.rm("/r/a")
-        events = {watcher.wait_event(5) for _ in range(3)}
+        events = {watcher.wait_event(5) for _event in range(3)}
         assert events == {("/r/a/b/c", "leaf"), ("/r/a", "root"), ("/r/a", "parent")}
         with pytest.raises(TimeoutError):
             watcher.wait_event(0.3)

@@ -14,8 +14,7 @@ import tempfile
 import time
 
 from .client import XsClient
-from .protocol import XsError
-from .seed import DOM0_OPS, apply_ops, destroy_ops, domain_uuid, domu_ops
+from . import seed
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,7 +39,6 @@ class XenstoredProcess:  # pylint: disable=too-many-instance-attributes
         self.seed_dom0 = seed_dom0
         self.python = python
         self.proc: subprocess.Popen | None = None
-        self.uuids = {domid: domain_uuid(name) for domid, name in self.seed_xl.items()}
 
     # ---------------------------------------------------------------------------- lifecycle
     def command(self) -> list:
@@ -171,35 +169,20 @@ class XenstoredProcess:  # pylint: disable=too-many-instance-attributes
     def seed_dom0(self) -> None:
         """Write dom0's nodes as xen-init-dom0 does."""
         with self.client() as client:
-            apply_ops(client, DOM0_OPS)
+            seed.apply_ops(client, seed.DOM0_OPS)
 
     def create_domain(self, domid: int, name: str, uuid: str | None = None) -> None:
         """``xl create``: introduce ``domid`` (guest socket appears) and write its nodes."""
-        uuid = uuid or domain_uuid(name)
         with self.client() as client:
-            client.introduce(domid)
-            apply_ops(client, domu_ops(domid, name, uuid))
-        self.uuids[domid] = uuid
+            seed.create_domain(client, domid, name, uuid)
 
     def destroy_domain(self, domid: int) -> None:
         """``xl destroy``: remove the domain's nodes (not our custom backends), release it
         (its guest socket goes away, ``@releaseDomain`` fires)."""
         with self.client() as client:
-            uuid = self.uuids.pop(domid, None)
-            if uuid is None:
-                vm_path = client.read("/local/domain/%d/vm" % domid, b"").decode()
-                uuid = vm_path.rpartition("/")[2]
-            apply_ops(client, destroy_ops(domid, uuid))
-            try:
-                client.release(domid)
-            except XsError as exc:
-                if exc.errno != "ENOENT":
-                    raise
+            seed.destroy_domain(client, domid)
 
-    def restart_domain(self, old_domid: int, new_domid: int, name: str | None = None) -> None:
+    def restart_domain(self, old_domid: int, new_domid: int) -> None:
         """A guest reboot under xl: destroyed, then created again with a new domid."""
-        if name is None:
-            with self.client() as client:
-                name = client.read("/local/domain/%d/name" % old_domid).decode()
-        self.destroy_domain(old_domid)
-        self.create_domain(new_domid, name)
+        with self.client() as client:
+            seed.restart_domain(client, old_domid, new_domid)
