@@ -2,6 +2,7 @@
 #   make test       install deps, then unit, integration, molecule, sanity, lint (what CI runs)
 #   make test-fast  unit + integration only (inner loop, deps assumed installed)
 #   make lab        boot the real-Xen lab under QEMU and run the fleet rollout against it
+#   make bench      activation benchmark against the test XenStore daemon (prints a table)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -18,10 +19,10 @@ export PATH := $(BIN):$(PATH)
 PYTEST := $(BIN)/python -m pytest
 SCENARIOS ?= default
 
-.PHONY: help deps collection-link test test-fast unit integration molecule sanity lint changelog lab lab-down clean
+.PHONY: help deps collection-link test test-fast unit integration molecule sanity lint changelog lab lab-down bench clean
 
 help:
-	@sed -n '2,5p' Makefile
+	@sed -n '2,6p' Makefile
 
 deps:
 	@bash scripts/install-deps.sh
@@ -59,6 +60,10 @@ lab:
 
 lab-down:
 	@echo "make lab-down: the real-Xen lab is not there yet." >&2; exit 2
+
+# Not a pass/fail test: prints the timing table of benchmarks/README.md.
+bench: collection-link
+	$(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf .ansible .pytest_cache tests/output
