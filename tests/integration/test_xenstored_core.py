@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -286,3 +288,40 @@ def test_sigterm_removes_sockets_and_pidfile(xenstored_factory):
     assert daemon.stop() == 0
     for path in (daemon.socket, daemon.guest_socket(5), daemon.pid_path):
         assert not os.path.exists(path)
+
+
+def test_cli_guest_sockets_and_xl_lifecycle(xenstored_factory):
+    daemon = xenstored_factory(guests=[7], seed_dom0=True)
+    with daemon.client(7) as guest:
+        assert guest.get_domain_path(7) == "/local/domain/7"
+        with pytest.raises(XsError, match="EACCES"):
+            guest.read("/local/domain/0/name")
+    env = dict(daemon.env(), PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
+    xl = [sys.executable, "-m", "xenstored.xl", "--socket", daemon.socket]
+    subprocess.run(xl + ["create", "3=guest3"], env=env, check=True, timeout=30)
+    with daemon.client() as xs:
+        assert xs.read("/local/domain/3/name") == b"guest3"
+    subprocess.run(xl + ["restart", "3=8"], env=env, check=True, timeout=30)
+    with daemon.client() as xs:
+        assert not xs.exists("/local/domain/3")
+        assert xs.read("/local/domain/8/name") == b"guest3"
+        assert xs.get_perms("/local/domain/8") == ["n0", "r8"]
+    assert not os.path.exists(daemon.guest_socket(3))
+    failed = subprocess.run(xl + ["destroy", "3"], env=env, capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert failed.returncode == 0       # like xl, removing what is gone is not an error
+
+
+def test_acl_entries_of_a_dead_domain_do_not_pass_to_its_successor(xenstored):
+    with xenstored.client() as xs:
+        xenstored.create_domain(3, "guest3")
+        xs.write("/shared", "x")
+        xs.set_perms("/shared", ["n0", "r3"])
+        with xenstored.client(3) as guest:
+            assert guest.read("/shared") == b"x"
+        xenstored.destroy_domain(3)
+        xenstored.create_domain(3, "other")            # same domid, another domain
+        assert xs.get_perms("/shared") == ["n0", "r3"]
+        with xenstored.client(3) as guest:
+            with pytest.raises(XsError, match="EACCES"):
+                guest.read("/shared")

@@ -5,7 +5,7 @@
 Modules: ``protocol`` (wire constants, paths, perms), ``store`` (tree, permissions, quotas,
 transactions: what matches C xenstored is listed there), ``server`` (the selector loop,
 watches, domains, request log; what is simulated is listed there), ``seed`` (an xl host's
-nodes), ``client`` (a small raw client), ``daemon`` (subprocess handle), ``peers`` (scripted
+nodes; ``xl`` is its command line), ``client`` (a small raw client), ``daemon`` (subprocess handle), ``peers`` (scripted
 driver peers).
 
 Sockets
@@ -22,6 +22,8 @@ Command line (``PYTHONPATH=tests python -m xenstored``)
     ``--guest N`` (repeatable) ``--seed-xl 1=guest1,2=guest2`` (dom0 + domUs like xl)
     ``--seed-dom0``. Runs until SIGTERM/SIGINT, then removes its sockets and pid file.
     Peers: ``PYTHONPATH=tests python -m xenstored.peers --help``.
+    Domains of a running daemon: ``python -m xenstored.xl --socket S create 3=guest3``,
+    ``destroy 3``, ``restart 3=5`` (a guest reboot gets a new domid), ``dom0``.
 
 Request log: one JSON object per request, written before the reply is sent:
     ``{"conn": 3, "domid": 0, "op": "WRITE", "path": "/local/domain/0/backend/x",

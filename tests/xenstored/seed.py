@@ -25,15 +25,12 @@ The nodes and permissions come from the libxl sources, not from memory:
 Seeding is a list of operations, applied by the daemon itself at start-up (``--seed-xl``)
 or over the wire by ``apply_ops()`` (one transaction, retried on EAGAIN). ``create_domain()``,
 ``destroy_domain()`` and ``restart_domain()`` do the whole ``xl`` step over a privileged
-``XsClient``; the same from a shell:
-``PYTHONPATH=tests python -m xenstored.seed --socket S create 3=guest3 | destroy 3 |
-restart 3=5``.
+``XsClient``; the same from a shell: ``PYTHONPATH=tests python -m xenstored.xl --socket S
+create 3=guest3 | destroy 3 | restart 3=5 | dom0``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import uuid as _uuid
 
 from .protocol import XsError, parse_perms
@@ -179,33 +176,3 @@ def restart_domain(client, old_domid: int, new_domid: int) -> None:
     """A guest reboot under xl: destroyed, then created again (same name) as a new domid."""
     name = destroy_domain(client, old_domid)
     create_domain(client, new_domid, name)
-
-
-def main(argv=None) -> int:
-    """``python -m xenstored.seed``: create, destroy or restart guests of a running daemon."""
-    # Imported here: the daemon process itself never needs the client.
-    from .client import XsClient  # pylint: disable=import-outside-toplevel
-
-    parser = argparse.ArgumentParser(prog="python -m xenstored.seed",
-                                     description="xl-like domain lifecycle on a test daemon")
-    parser.add_argument("--socket", required=True, help="the daemon's main socket")
-    parser.add_argument("action", choices=("create", "destroy", "restart", "dom0"))
-    parser.add_argument("domains", nargs="*",
-                        help="create: N=NAME; destroy: N; restart: OLD=NEW")
-    args = parser.parse_args(argv)
-    with XsClient(args.socket) as client:
-        if args.action == "dom0":
-            apply_ops(client, DOM0_OPS)
-        for item in args.domains:
-            left, _sep, right = item.partition("=")
-            if args.action == "create":
-                create_domain(client, int(left), right)
-            elif args.action == "destroy":
-                destroy_domain(client, int(left))
-            else:
-                restart_domain(client, int(left), int(right))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
