@@ -47,6 +47,11 @@ options:
     description:
       - A built C(.ko) file on the managed node. When given, RV(installed) reports its C(modinfo).
     type: path
+  build_record:
+    description:
+      - A JSON file recording what was last built and installed (the role writes it after each
+        successful install). When given, RV(build_record) holds its content.
+    type: path
 requirements:
   - C(modinfo) from kmod, when O(module_path) names an existing file.
 seealso:
@@ -175,6 +180,11 @@ installed:
       type: list
       elements: str
       returned: success
+build_record:
+  description: Content of O(build_record); V(null) when the file does not exist.
+  returned: when O(build_record) is given
+  type: dict
+  sample: {"release": "6.1.0-28-amd64", "method": "kbuild", "source_digest": "9f2c..."}
 loaded:
   description: The module in the running kernel, from C(/sys/module/<name>).
   returned: always
@@ -235,6 +245,7 @@ def argument_spec():
         release=dict(type="str"),
         source_dir=dict(type="path"),
         module_path=dict(type="path"),
+        build_record=dict(type="path"),
     )
 
 
@@ -262,6 +273,7 @@ def main():
             module_path=params["module_path"],
             run_modinfo=run_modinfo,
             running_release=running,
+            build_record=params["build_record"],
         )
     except KernelModuleInfoError as exc:
         module.fail_json(msg=str(exc))

@@ -12,6 +12,7 @@ host; ``gather`` reads the file system and runs ``modinfo`` through a caller-sup
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 
@@ -194,8 +195,22 @@ def loaded_facts(name, sys_module=SYS_MODULE):
     return facts
 
 
+def read_build_record(path):
+    """The JSON record the role writes after a successful build and install (None if absent)."""
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (IOError, OSError):
+        return None
+    except ValueError as exc:
+        raise KernelModuleInfoError("build record %s is not valid JSON: %s" % (path, exc))
+    if not isinstance(record, dict):
+        raise KernelModuleInfoError("build record %s does not hold a JSON object" % path)
+    return record
+
+
 def gather(name, release, source_dir, module_path, run_modinfo, running_release,
-           modules_root=MODULES_ROOT, sys_module=SYS_MODULE):
+           build_record=None, modules_root=MODULES_ROOT, sys_module=SYS_MODULE):
     """Everything the kernel_module role decides from, in one read-only pass."""
     validate_name(name)
     validate_release(release)
@@ -215,4 +230,6 @@ def gather(name, release, source_dir, module_path, run_modinfo, running_release,
         facts["source"] = source_facts(source_dir)
     if module_path is not None:
         facts["installed"] = installed_facts(module_path, run_modinfo)
+    if build_record is not None:
+        facts["build_record"] = read_build_record(build_record)
     return facts
