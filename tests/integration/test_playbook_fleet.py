@@ -128,12 +128,13 @@ class Peer(threading.Thread):
     and backend Closing (5) with Closed (6), the way the sample drivers do."""
 
     MARK = "/splitdriver-test-peer"
+    BACKEND_STATE = re.compile(r"^/local/domain/[0-9]+/backend/[^/]+/[0-9]+/[0-9]+/state$")
 
     def __init__(self, socket_path: str):
         super().__init__(daemon=True)
         self.cli = XsClient(socket_path, timeout=5)
         self.cli.exists(self.MARK)  # logged request: tells the peer's connection apart
-        self.cli.watch("/local/domain/0/backend", "peer")
+        self.cli.watch("/local/domain", "peer")  # dom0's and driver domains' backends
         self.running = True
         self._conn = None
         self.start()
@@ -151,7 +152,7 @@ class Peer(threading.Thread):
                 continue
             except (OSError, ConnectionError):
                 return
-            if not path.endswith("/state"):
+            if not self.BACKEND_STATE.match(path):
                 continue
             try:
                 state = self.cli.read(path)
@@ -332,6 +333,30 @@ def test_site_activates_every_guest_on_its_xen_host_then_converges(fleet):
         assert writes(daemon.requests(marks[name])) == []
 
 
+def test_driver_domain_backend_is_resolved_by_name(fleet):
+    xen1 = fleet.xen_host("xen1", {1: "web1", 2: "web2", 5: "netdrv"})
+    fleet.guest("web1", "xen1", splitdriver_xen_devices=[{"type": TYPE, "backend": "netdrv"}])
+    fleet.guest("web2", "xen1")
+    run = fleet.play("site")
+    backend = "/local/domain/5/backend/%s/1/0" % TYPE
+    assert xen1.tree(fe_dir(1))[fe_dir(1) + "/backend"] == (backend, ["n1", "r5"])
+    assert xen1.tree(fe_dir(1))[fe_dir(1) + "/backend-id"] == ("5", ["n1", "r5"])
+    assert xen1.tree(backend)[backend + "/frontend-id"] == ("1", ["n5", "r1"])
+    assert not xen1.exists("/local/domain/0/backend/%s/1" % TYPE) and xen1.exists(be_dir(2))
+    assert "mydevice/0 of web1 (domid 1): frontend 4 (Connected), driver not checked; backend in domain 5: " \
+           "4 (Connected), driver not checked" in run.output
+
+    # the driver domain restarts with a new domid: the next run follows it by name
+    xen1.destroy(5, "netdrv")
+    xen1.create(8, "netdrv")
+    fleet.play("site")
+    assert xen1.tree(fe_dir(1))[fe_dir(1) + "/backend-id"] == ("8", ["n1", "r8"])
+
+    fleet.guests["web1"]["splitdriver_xen_devices"] = [{"type": TYPE, "backend": "nodrv"}]
+    run = fleet.play("site", expect_rc=2)
+    assert "resolve_backends: backend domain 'nodrv' of web1 mydevice/0 is not running on this Xen host" in run.output
+
+
 def test_check_mode_predicts_and_writes_nothing(fleet):
     xen1 = fleet.xen_host("xen1", {1: "web1", 2: "web2"})
     fleet.guest("web1", "xen1")
@@ -499,7 +524,7 @@ def test_bad_inventory_fails_clearly_and_writes_nothing(fleet):
 
 def test_example_inventory_is_valid_for_every_playbook():
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS)
-    example = os.path.join(ROOT, "playbooks", "inventory.example.yml")
+    example = os.path.join(ROOT, "playbooks", "inventory", "example.yml")
     for playbook in ("site", "verify", "deactivate"):
         proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", example, "--syntax-check", "splitdriver.xen." + playbook],
                               env=env, capture_output=True, text=True, timeout=120)
