@@ -204,3 +204,21 @@ def test_watch_errors_and_unwatch(xenstored):
         xs.write("/u/y", "1")
         with pytest.raises(TimeoutError):
             xs.wait_event(0.3)
+
+
+def test_guest_sees_removal_of_nodes_under_a_readable_parent(xenstored):
+    with xenstored.client(1) as guest, xenstored.client() as xs:
+        xs.write("/local/domain/0/backend/mydevice/1/0/state", "4")
+        xs.set_perms("/local/domain/0/backend/mydevice/1/0", ["n0", "r1"])
+        xs.write("/local/domain/0/backend/mydevice/1/0/state", "4")   # inherits [n0, r1]
+        xs.write("/local/domain/0/backend/mydevice/1/0/hidden/leaf", "x")
+        xs.set_perms("/local/domain/0/backend/mydevice/1/0/hidden/leaf", ["n0"])
+        state = "/local/domain/0/backend/mydevice/1/0/state"
+        guest.watch(state, "s")
+        guest.watch("/local/domain/0/backend/mydevice/1/0/hidden/leaf", "h")
+        assert {guest.wait_event(5), guest.wait_event(5)} == {
+            (state, "s"), ("/local/domain/0/backend/mydevice/1/0/hidden/leaf", "h")}
+        xs.rm("/local/domain/0/backend/mydevice/1")
+        # state: readable; hidden/leaf: not readable, but its parent "hidden" was ([n0, r1]).
+        assert {guest.wait_event(5), guest.wait_event(5)} == {
+            (state, "s"), ("/local/domain/0/backend/mydevice/1/0/hidden/leaf", "h")}

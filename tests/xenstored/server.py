@@ -16,8 +16,8 @@ What matches Xen 4.17's C xenstored (``tools/xenstore/xenstored_*.c``):
 * watches (``xenstored_watch.c``): an initial event right after the WATCH reply; events for
   a change at or below the watched path; removing a subtree fires every removed node's exact
   watches and the removed root's watches and its ancestors'; relative watch paths get
-  relative event paths; guests only get events for nodes they (or, for a removal or a
-  permission change, the old permissions or the parent) let them read; a write's events are
+  relative event paths; guests only get events for nodes whose permissions (new, or old
+  ones for a permission change) or whose parent's permissions let them read; a write's events are
   queued before its reply; a transaction's events fire at commit; at most 128 watches per
   guest domain (E2BIG), duplicates give EEXIST;
 * at most 10 (+1, as xenstored counts) open transactions per guest connection (ENOSPC).
@@ -540,15 +540,16 @@ class XenstoredServer:
         """Deliver the store's pending change events to matching watches."""
         events = self.store.events
         if self.watch_count:
-            for path, exact, node, old_perms in events:
-                self._fire(path, exact, node, old_perms)
+            for path, exact, node, old_perms, parent in events:
+                self._fire(path, exact, node, old_perms, parent)
         events.clear()
 
-    def _fire(self, name: str, exact: bool, node: Node, old_perms) -> None:
+    def _fire(self, name: str, exact: bool, node: Node, old_perms, parent) -> None:
         for conn in self.conns.values():
             if not conn.watches:
                 continue
-            if not conn.caller.priv and not self._watch_permitted(conn, name, node, old_perms):
+            if not conn.caller.priv and not self._watch_permitted(conn, name, node, old_perms,
+                                                                  parent):
                 continue
             for path, token, relative in conn.watches:
                 if exact:
@@ -559,7 +560,7 @@ class XenstoredServer:
                 self._send_event(conn, self._watch_path(name, relative), token)
                 self.dirty.add(conn)
 
-    def _watch_permitted(self, conn, name, node, old_perms) -> bool:
+    def _watch_permitted(self, conn, name, node, old_perms, parent) -> bool:
         """``watch_permitted()``: the watcher may read the node, its old perms or parent."""
         store = self.store
         if old_perms is not None and store.perm_for(
@@ -567,7 +568,8 @@ class XenstoredServer:
             return True
         if store.perm_for(conn.caller, node) & PERM_READ:
             return True
-        parent = store.nodes.get(parent_of(name))
+        if parent is None:
+            parent = store.nodes.get(parent_of(name))
         return parent is not None and bool(store.perm_for(conn.caller, parent) & PERM_READ)
 
     def fire_special(self, name: str) -> None:

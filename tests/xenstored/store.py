@@ -26,8 +26,9 @@ Pure data structure, no I/O. It follows Xen 4.17's C xenstored
   only if one of those nodes changed (or appeared, or vanished) meanwhile. Watch events of
   a transaction are queued and fire at commit.
 
-Watch events are reported to the caller (the server) as ``(path, exact, node, old_perms)``
-tuples in ``Store.events``; the server decides who sees them.
+Watch events are reported to the caller (the server) as ``(path, exact, node, old_perms,
+parent)`` tuples in ``Store.events`` (``parent`` is set for removed nodes, whose parent may
+be gone by the time the event is delivered); the server decides who sees them.
 """
 
 from __future__ import annotations
@@ -196,16 +197,18 @@ class Store:
             count += tx.owned_delta.get(domid, 0)
         return count
 
-    def _event(self, tx, path: str, exact: bool, node: Node, old_perms=None) -> None:
+    def _event(self, tx, path: str, exact: bool, node: Node, old_perms=None,
+               parent: Node | None = None) -> None:
         if tx is None:
-            self.events.append((path, exact, node, old_perms))
+            self.events.append((path, exact, node, old_perms, parent))
             return
         queued = tx.events.get(path)
         if queued is None:
-            tx.events[path] = [exact, node, old_perms]
+            tx.events[path] = [exact, node, old_perms, parent]
         else:
             queued[0] = queued[0] and exact  # a non-exact event replaces an exact one
             queued[1] = node
+            queued[3] = parent
 
     # -------------------------------------------------------------------------- operations
     def read(self, who: Caller, tx, path: str) -> bytes:
@@ -311,7 +314,9 @@ class Store:
                 stack.pop()
                 self._delete(tx, cur_path)
                 self._own(tx, cur_node.perms[0][0], -1)
-                self._event(tx, cur_path, cur_path != path, cur_node)
+                # The parent still existed when xenstored fired this event.
+                self._event(tx, cur_path, cur_path != path, cur_node, None,
+                            stack[-1][1] if stack else parent)
         children = dict(parent.children)
         children.pop(path[path.rfind("/") + 1:], None)
         self._put(who, tx, parent_path,
@@ -354,8 +359,8 @@ class Store:
                 nodes[path] = node
         for domid, delta in tx.owned_delta.items():
             self.owned[domid] = self.owned.get(domid, 0) + delta
-        for path, (exact, node, old_perms) in tx.events.items():
-            self.events.append((path, exact, node, old_perms))
+        for path, (exact, node, old_perms, parent) in tx.events.items():
+            self.events.append((path, exact, node, old_perms, parent))
 
     # ------------------------------------------------------------------------------ helpers
     def walk(self, path: str = "/"):
