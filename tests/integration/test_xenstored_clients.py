@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -91,14 +92,18 @@ def test_watch_initial_event(xenstored):
     xs(xenstored, "xenstore-write", "/wt/k", "1")
     proc = subprocess.Popen(["xenstore-watch", "-n", "2", "/wt"], env=xenstored.env(),
                             stdout=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(20, proc.kill)          # bound the blocking readline()s
+    watchdog.start()
     try:
         assert proc.stdout.readline() == "/wt\n"         # the initial event
         xs(xenstored, "xenstore-write", "/wt/k", "2")
         assert proc.stdout.readline() == "/wt/k\n"
         assert proc.wait(timeout=10) == 0
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
         proc.stdout.close()
 
 

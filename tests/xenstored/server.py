@@ -92,11 +92,10 @@ class Connection:
 class Domain:
     """An introduced guest domain and its listening socket."""
 
-    __slots__ = ("domid", "path", "listener", "target")
+    __slots__ = ("domid", "listener", "target")
 
-    def __init__(self, domid: int, path: str | None, listener):
+    def __init__(self, domid: int, listener):
         self.domid = domid
-        self.path = path
         self.listener = listener
         self.target = None
 
@@ -171,13 +170,13 @@ class XenstoredServer:
         """Where connections acting as domain ``domid`` are accepted."""
         return "%s.d%d" % (self.socket_path, domid)
 
-    def add_guest(self, domid: int, path: str | None = None, fire: bool = True) -> bool:
+    def add_guest(self, domid: int, fire: bool = True) -> bool:
         """Introduce a domain: it exists from now on and gets its guest socket."""
         if domid in self.domains or domid == 0:
             return False
         self.store.add_domain(domid)
         listener = self._listen(self.guest_socket_path(domid), domid)
-        self.domains[domid] = Domain(domid, path, listener)
+        self.domains[domid] = Domain(domid, listener)
         if fire:
             self.fire_special("@introduceDomain")
         return True
@@ -630,7 +629,7 @@ class XenstoredServer:
         if atoi(args[2]) <= 0:
             raise XsError("EINVAL")
         domid = atoi(args[0]) & 0xFFFF
-        self.add_guest(domid, "/local/domain/%d" % domid)
+        self.add_guest(domid)
         return b"OK\0"
 
     def _onearg_domain(self, payload) -> int:
