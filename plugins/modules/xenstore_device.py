@@ -277,6 +277,8 @@ def main():
         precheck(params, device_specs(params))
     except ValidationError as exc:
         module.fail_json(msg=str(exc), changed=False)
+    if params["devices"] == []:
+        module.exit_json(changed=False, devices=[], removed=[], pruned=[])
     if not HAS_PYXS:
         module.fail_json(msg=missing_required_lib("pyxs"), exception=PYXS_IMPORT_ERROR)
     xs = XenStore(params["socket"], params["request_timeout"])

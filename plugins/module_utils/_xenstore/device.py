@@ -239,7 +239,9 @@ class DeviceManager:
             with_type_dirs=True)
         result["removed"] = list(removal.removed)
         result["pruned"] = list(removal.pruned)
-        result["diff"]["before"].update(removal.before)
+        for path, node in removal.before.items():
+            # "before" is the state before the call; only what the first look missed is added
+            result["diff"]["before"].setdefault(path, node)
         return result
 
     # Waiting ---------------------------------------------------------------------------

@@ -442,8 +442,6 @@ def plan_absent(devices, snapshot: Snapshot, force: bool = False, prune_stale: b
                 plan.ops.append((WRITE, device.backend_dir + "/online", "0"))
             if backend_state != CLOSING:
                 plan.ops.append((WRITE, device.backend_dir + "/state", str(CLOSING)))
-    if plan.handshake:
-        return plan
     removed = set()
     for device in present:
         if snapshot.frontend_exists(device):
@@ -452,8 +450,10 @@ def plan_absent(devices, snapshot: Snapshot, force: bool = False, prune_stale: b
             removed.add(device.backend_dir)
     if prune_stale:
         _plan_prune(plan, devices, snapshot)
+    # What will be removed once every backend is Closed (check mode reports it as well).
     plan.removed = _collapse_removals(removed | set(plan.pruned), devices, snapshot)
-    plan.ops.extend((RM, path) for path in plan.removed)
+    if not plan.handshake:
+        plan.ops.extend((RM, path) for path in plan.removed)
     return plan
 
 

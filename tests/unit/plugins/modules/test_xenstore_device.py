@@ -135,9 +135,9 @@ def test_bad_input_fails_clearly_and_writes_nothing(monkeypatch, capsys, fake_xs
 
 
 def test_empty_device_list_is_a_no_op(monkeypatch, capsys, fake_xs):
-    result = run_module(monkeypatch, capsys, fake_xs, dict(devices=[]))
+    result = run_module(monkeypatch, capsys, fake_xs, dict(devices=[], state="absent", prune_stale=True))
     assert not result["changed"] and result["devices"] == [] and not result.get("failed")
-    assert fake_xs.writes() == []
+    assert fake_xs.log == [] and result["_opened"] == []
 
 
 def test_missing_pyxs(monkeypatch, capsys, fake_xs):
@@ -257,3 +257,23 @@ def test_absent_force_removes_at_once(fake_xs):
     result = device_logic.DeviceManager(fake_xs, params(type="mydevice", frontend="1", state="absent", force=True)).run()
     assert [op for op, path, tx in fake_xs.writes()] == ["rm", "rm"]
     assert result["changed"] and FE not in fake_xs.nodes and BE not in fake_xs.nodes
+
+
+def test_check_mode_predicts_the_removal_after_the_handshake(monkeypatch, capsys, fake_xs):
+    device_logic.DeviceManager(fake_xs, params(type="mydevice", frontend="1")).run()
+    fake_xs.put(BE + "/state", "4")
+    fake_xs.log.clear()
+    args = dict(type="mydevice", frontend="1", state="absent")
+    predicted = run_module(monkeypatch, capsys, fake_xs, args, check_mode=True, diff=True)
+    assert fake_xs.writes() == []
+
+    def backend_driver(fake):
+        if fake.read(BE + "/state") == "5":
+            fake.put(BE + "/state", "6")
+            return [BE + "/state"]
+        return []
+    fake_xs.peer = backend_driver
+    real = run_module(monkeypatch, capsys, fake_xs, args, diff=True)
+    for key in ("changed", "devices", "diff", "removed", "pruned"):
+        assert predicted[key] == real[key], key
+    assert real["removed"] == ["/local/domain/0/backend/mydevice", "/local/domain/1/device/mydevice"]

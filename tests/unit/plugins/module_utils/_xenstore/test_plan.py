@@ -165,7 +165,9 @@ def test_absent_of_missing_device_is_unchanged():
 def test_absent_asks_the_backend_to_close_first():
     plan = planner.plan_absent([DEV], snapshot_of(with_changes(BE__state=("4", ["n0", "r1"])), [DEV]))
     assert plan.ops == [("write", BE + "/online", "0"), ("write", BE + "/state", "5")]
-    assert plan.handshake == [DEV] and plan.removed == []
+    # the removal comes after the handshake; it is predicted already
+    assert plan.handshake == [DEV]
+    assert plan.removed == ["/local/domain/0/backend/mydevice", "/local/domain/1/device/mydevice"]
     assert plan.results[0]["action"] == "removed" and plan.changed
 
 
