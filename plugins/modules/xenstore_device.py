@@ -51,9 +51,9 @@ options:
     type: str
   frontend:
     description:
-      - The guest domain of the frontend, as a domain id or a domain name (looked up in
-        C(/local/domain/*/name); a name must match exactly one domain).
-    type: str
+      - The guest domain of the frontend, as a domain id (an integer, or a string of digits) or
+        a domain name (looked up in C(/local/domain/*/name); a name must match exactly one domain).
+    type: raw
   devid:
     description:
       - Device id of the single device (0 to 2^31-1). Defaults to V(0).
@@ -85,7 +85,7 @@ options:
         required: true
       frontend:
         description: Frontend domain id or name, see O(frontend).
-        type: str
+        type: raw
         required: true
       devid:
         description: Device id.

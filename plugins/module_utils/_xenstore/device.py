@@ -31,7 +31,8 @@ _REPORT_MAX = 5
 def _device_options(top_level):
     options = dict(
         type=dict(type="str"),
-        frontend=dict(type="str"),
+        # raw: a domid may come as an int (no string-conversion warning) or a name as a str
+        frontend=dict(type="raw"),
         devid=dict(type="int"),
         backend_domid=dict(type="int"),
         frontend_entries=dict(type="dict"),
@@ -109,8 +110,8 @@ def precheck(params, specs) -> None:
             validate.check_domid(spec["backend_domid"], "backend_domid")
             devid = validate.check_devid(spec["devid"])
             frontend = spec["frontend"]
-            if frontend is None or str(frontend).strip() == "":
-                raise validate.ValidationError("frontend must be a domain id or a domain name")
+            if isinstance(frontend, bool) or not isinstance(frontend, (int, str)) or str(frontend).strip() == "":
+                raise validate.ValidationError("frontend must be a domain id or a domain name, got %r" % (frontend,))
             if planner.frontend_is_name(frontend):
                 validate.check_domain_name(frontend)
                 # The longest domid a name can resolve to bounds the bus id length.

@@ -181,7 +181,7 @@ def frontend_is_name(frontend) -> bool:
 
 def resolve_frontend(frontend, domains: dict):
     """Return ``(domid, name or None)`` for a frontend given as a domid or a domain name."""
-    if isinstance(frontend, bool) or frontend is None or frontend == "":
+    if isinstance(frontend, bool) or not isinstance(frontend, (int, str)) or str(frontend).strip() == "":
         raise validate.ValidationError("frontend must be a domain id or a domain name, got %r" % (frontend,))
     if not frontend_is_name(frontend):
         domid = validate.check_domid(int(frontend), "frontend")

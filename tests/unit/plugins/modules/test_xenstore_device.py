@@ -103,6 +103,10 @@ BAD_INPUTS = [
     (dict(type="mydevice", frontend="1", devid=-1), "devid -1 is out of range", False),
     (dict(type="mydevice", frontend="1", devid=2 ** 31), "devid 2147483648 is out of range", False),
     (dict(type="mydevice", frontend="40000"), "frontend must be a domain id between 0 and 32751", False),
+    (dict(type="mydevice", frontend=40000), "frontend must be a domain id between 0 and 32751", False),
+    (dict(type="mydevice", frontend=True), "frontend must be a domain id or a domain name", False),
+    (dict(type="mydevice", frontend=["guest1"]), "frontend must be a domain id or a domain name", False),
+    (dict(type="mydevice", frontend=1.5), "frontend must be a domain id or a domain name", False),
     (dict(type="mydevice", frontend="1", frontend_entries={"a/b": "1"}), "frontend_entries key 'a/b' is not a plain relative name", False),
     (dict(type="mydevice", frontend="1", backend_entries={"online": "0"}), "backend_entries key 'online' collides", False),
     (dict(type="mydevice", frontend="1", frontend_entries={"backend-id": "3"}), "collides", False),
@@ -146,6 +150,11 @@ def test_missing_pyxs(monkeypatch, capsys, fake_xs):
     result = run_module(monkeypatch, capsys, fake_xs, dict(type="mydevice", frontend="1"))
     assert result["failed"] and "Failed to import the required Python library (pyxs)" in result["msg"]
     assert fake_xs.log == []
+
+
+def test_frontend_as_an_integer_needs_no_conversion(monkeypatch, capsys, fake_xs):
+    result = run_module(monkeypatch, capsys, fake_xs, dict(devices=[dict(type="mydevice", frontend=2)]))
+    assert result["devices"][0]["frontend"] == 2 and "warnings" not in result
 
 
 def test_socket_and_request_timeout_reach_the_client(monkeypatch, capsys, fake_xs):
