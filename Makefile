@@ -19,7 +19,7 @@ export PATH := $(BIN):$(PATH)
 PYTEST := $(BIN)/python -m pytest
 SCENARIOS ?= default
 
-.PHONY: help deps collection-link test test-fast unit integration molecule sanity lint changelog lab lab-down bench clean
+.PHONY: help deps collection-link test test-fast unit integration molecule sanity lint changelog lab lab-up lab-down lab-status bench clean
 
 help:
 	@sed -n '2,6p' Makefile
@@ -55,11 +55,17 @@ lint: collection-link
 changelog:
 	$(BIN)/antsibull-changelog lint
 
-lab:
-	@echo "make lab: the real-Xen lab is not there yet (see the open lab issue)." >&2; exit 2
+lab: deps collection-link
+	bash lab/run.sh
+
+lab-up: deps collection-link
+	bash lab/lab.sh up
 
 lab-down:
-	@echo "make lab-down: the real-Xen lab is not there yet." >&2; exit 2
+	bash lab/lab.sh down
+
+lab-status:
+	@bash lab/lab.sh status
 
 # Not a pass/fail test: prints the timing table of benchmarks/README.md.
 bench: collection-link
