@@ -144,6 +144,10 @@ options:
         backend domain's XenStore node quota. Devices of live domains are never touched.
     type: bool
     default: false
+notes:
+  - A device whose backend is Closing or Closed (for example after a removal that timed out) is
+    not re-initialised by O(state=present), since C(state) is never rewritten; remove it with
+    O(state=absent) (O(force=true) if its driver is gone) and add it again.
 seealso:
   - module: splitdriver.xen.xen_domain_info
   - name: XenStore paths (Xen documentation)
