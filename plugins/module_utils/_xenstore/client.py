@@ -27,10 +27,6 @@ try:
     from pyxs import Client as _PyxsClient
     from pyxs.exceptions import PyXSError as _PyXSError
     from pyxs._internal import NUL as _NUL, Op as _Op, Packet as _Packet, next_rq_id as _next_rq_id
-    try:
-        from pyxs.client import RVar as _RVar
-    except ImportError:
-        _RVar = None
 except ImportError:
     HAS_PYXS = False
     PYXS_IMPORT_ERROR = traceback.format_exc()
@@ -119,6 +115,35 @@ def _describe(op, path):
     return "%s %s" % (op.upper(), path) if path else op.upper()
 
 
+class _Batch:
+    """Replies of one batch, filled by pyxs's router thread through ``_Slot.set()``."""
+
+    __slots__ = ("condition", "replies", "count")
+
+    def __init__(self, size):
+        self.condition = threading.Condition()
+        self.replies = [None] * size
+        self.count = 0
+
+
+class _Slot:
+    """Stands where pyxs's router expects an ``RVar``: it only calls ``set(packet)``."""
+
+    __slots__ = ("batch", "index")
+
+    def __init__(self, batch, index):
+        self.batch = batch
+        self.index = index
+
+    def set(self, packet):
+        batch = self.batch
+        with batch.condition:
+            batch.replies[self.index] = packet
+            batch.count += 1
+            if batch.count == len(batch.replies):
+                batch.condition.notify_all()
+
+
 class _EventSink:
     """Receives watch events from pyxs's router (it calls ``events.put``)."""
 
@@ -132,6 +157,9 @@ class XenStore:
     ``batch()`` sends requests back to back, then collects the replies; each reply is awaited
     for at most ``request_timeout`` seconds after the previous one arrived.
     """
+
+    # False: one pyxs Router.send() per request (the path taken when pyxs's internals differ).
+    batched_send = True
 
     def __init__(self, socket=None, request_timeout=10.0):
         self.socket = socket_path(socket)
@@ -228,46 +256,76 @@ class XenStore:
             raise XenStoreConnectionError("not connected to XenStore at %s" % self.socket)
         packets = [_Packet(getattr(_Op, _OPCODES[request[0]]), self._payload(request), _next_rq_id(), tx_id)
                    for request in requests]
+        if not packets:
+            return []
         try:
-            rvars = self._send(packets)
+            pending = self._send(packets)
         except (_PyXSError, OSError) as exc:
             self._broken = True
             raise XenStoreConnectionError(
                 "cannot send %s to XenStore at %s: %s" % (_describe(requests[0][0], requests[0][1]), self.socket, exc),
                 op=requests[0][0], path=requests[0][1])
-        pending = list(zip(requests, rvars))
-        self.requests_sent += len(pending)
-        replies = []
-        started = time.monotonic()
-        for request, rvar in pending:
-            op, path = request[0], request[1]
-            packet = self._await(rvar, op, path, started)
+        self.requests_sent += len(packets)
+        if isinstance(pending, _Batch):
+            packets = self._await_batch(pending, requests)
+        else:
+            packets = []
             started = time.monotonic()
-            replies.append(self._decode(request, packet, raise_errors))
-        return replies
+            for request, rvar in zip(requests, pending):
+                packets.append(self._await(rvar, request[0], request[1], started))
+                started = time.monotonic()
+        return [self._decode(request, packet, raise_errors) for request, packet in zip(requests, packets)]
+
+    def _await_batch(self, batch, requests):
+        """Wait for all replies of a batch; at most ``request_timeout`` without any progress."""
+        router = self._client.router
+        total = len(requests)
+        with batch.condition:
+            seen, progress = batch.count, time.monotonic()
+            while batch.count < total:
+                now = time.monotonic()
+                if batch.count != seen:
+                    seen, progress = batch.count, now
+                remaining = progress + self.request_timeout - now
+                missing = requests[batch.replies.index(None)] if remaining <= 0 or not router.thread.is_alive() else None
+                if remaining <= 0:
+                    self._broken = True
+                    raise XenStoreTimeout(
+                        "XenStore at %s did not answer %s within %g s (request_timeout)"
+                        % (self.socket, _describe(missing[0], missing[1]), self.request_timeout),
+                        op=missing[0], path=missing[1])
+                if missing is not None:
+                    self._broken = True
+                    cause = ": %s" % self.router_error if self.router_error is not None else ""
+                    raise XenStoreConnectionError(
+                        "connection to XenStore at %s was lost while waiting for %s%s"
+                        % (self.socket, _describe(missing[0], missing[1]), cause), op=missing[0], path=missing[1])
+                batch.condition.wait(min(remaining, _POLL_INTERVAL))
+        return batch.replies
 
     def _send(self, packets):
-        """Send packets back to back; return pyxs's pending results (``RVar``) in order.
+        """Send packets back to back; return what their replies will be collected from.
 
-        pyxs's ``Router.send()`` costs two ``sendall`` calls per packet. When the router has the
-        attributes both pyxs builds have (0.4.1 and Debian's 0.4.2: ``rvars``, ``send_lock``, a
-        transport with ``send``), the batch is registered, then written with a few large
-        ``sendall`` calls, exactly as ``Router.send()`` does it packet by packet (result
-        registered before the request leaves). Otherwise, ``Router.send()`` per packet.
+        pyxs's ``Router.send()`` costs two ``sendall`` calls and a ``threading.Condition`` per
+        packet. When the router has what both pyxs builds have (0.4.1 and Debian's 0.4.2: a
+        ``rvars`` dict whose values it calls ``.set(packet)`` on, ``send_lock``, a transport with
+        ``send``), the batch registers one light slot per request, then is written with a few
+        large ``sendall`` calls, in the order ``Router.send()`` follows (reply slot registered
+        before the request leaves): returns a ``_Batch``. Otherwise ``Router.send()`` per
+        packet: returns pyxs's ``RVar`` list.
         """
         router = self._client.router
         transport = getattr(router.connection, "transport", None)
         rvars_by_id = getattr(router, "rvars", None)
-        if _RVar is None or not isinstance(rvars_by_id, dict) or not hasattr(transport, "send") \
+        if not self.batched_send or not isinstance(rvars_by_id, dict) or not hasattr(transport, "send") \
                 or not hasattr(router, "send_lock"):
             return [router.send(packet) for packet in packets]
         header = _Packet._struct
-        rvars = []
+        batch = _Batch(len(packets))
         with router.send_lock:
             chunk, size = [], 0
-            for packet in packets:
-                rvar = rvars_by_id[packet.rq_id] = _RVar()
-                rvars.append(rvar)
+            for index, packet in enumerate(packets):
+                rvars_by_id[packet.rq_id] = _Slot(batch, index)
                 chunk.append(header.pack(packet.op, packet.rq_id, packet.tx_id, packet.size))
                 chunk.append(packet.payload)
                 size += header.size + packet.size
@@ -276,7 +334,7 @@ class XenStore:
                     chunk, size = [], 0
             if chunk:
                 transport.send(b"".join(chunk))
-        return rvars
+        return batch
 
     def _decode(self, request, packet, raise_errors):
         op, path = request[0], request[1]

@@ -28,6 +28,7 @@ DOMID_MAX = 0x7FEF
 FRONTEND_PROTOCOL_KEYS = ("backend", "backend-id", "state")
 BACKEND_PROTOCOL_KEYS = ("frontend", "frontend-id", "online", "state")
 
+_PRINTABLE = re.compile(r"^[ -~]*$")
 _PATH_CHARS = re.compile(r"^[A-Za-z0-9/_@-]+$")
 _PERM = re.compile(r"^[nrwb](\d+)$")
 _TYPE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -62,7 +63,7 @@ def check_value(path: str, value: str) -> str:
     """Validate a value to be written at ``path``: printable ASCII, fits one request."""
     if not isinstance(value, str):
         raise ValidationError("value for %s must be a string, got %r" % (path, value))
-    for index, char in enumerate(value):
+    for index, char in enumerate(value if not _PRINTABLE.match(value) else ""):
         if not " " <= char <= "~":
             raise ValidationError(
                 "value for %s must be printable ASCII: character %r at offset %d is not"

@@ -92,8 +92,10 @@ def test_stalled_daemon_times_out_naming_socket_and_request(scripted):
     assert server.received == [(2, b"/local/domain/0/name\x00")]
 
 
-def test_stalled_daemon_bounds_every_request_of_a_batch(scripted):
+@pytest.mark.parametrize("batched_send", [True, False], ids=["batched", "router-send"])
+def test_stalled_daemon_bounds_every_request_of_a_batch(scripted, monkeypatch, batched_send):
     server = scripted("silent")
+    monkeypatch.setattr(XenStore, "batched_send", batched_send)
     with XenStore(server.path, request_timeout=0.3) as xs:
         started = time.monotonic()
         with pytest.raises(XenStoreTimeout, match="did not answer TRANSACTION_START"):
@@ -101,8 +103,10 @@ def test_stalled_daemon_bounds_every_request_of_a_batch(scripted):
         assert time.monotonic() - started < 5
 
 
-def test_daemon_closing_the_connection_is_reported(scripted):
+@pytest.mark.parametrize("batched_send", [True, False], ids=["batched", "router-send"])
+def test_daemon_closing_the_connection_is_reported(scripted, monkeypatch, batched_send):
     server = scripted("close")
+    monkeypatch.setattr(XenStore, "batched_send", batched_send)
     with XenStore(server.path, request_timeout=5) as xs:
         started = time.monotonic()
         with pytest.raises(XenStoreConnectionError, match="connection to XenStore at .* was lost while waiting for WRITE /a"):
@@ -116,8 +120,10 @@ def test_missing_socket(tmp_path):
         XenStore(path).open()
 
 
-def test_wire_encoding_of_a_pipelined_batch(scripted):
+@pytest.mark.parametrize("batched_send", [True, False], ids=["batched", "router-send"])
+def test_wire_encoding_of_a_pipelined_batch(scripted, monkeypatch, batched_send):
     server = scripted("echo_ok")
+    monkeypatch.setattr(XenStore, "batched_send", batched_send)
     with XenStore(server.path, request_timeout=5) as xs:
         replies = xs.batch([("write", "/a/b", ""), ("mkdir", "/a"), ("set_perms", "/a", ["n1", "r0"]),
                             ("rm", "/a"), ("watch", "/a", "tok"), ("transaction_end", "", False)], tx_id=7)
