@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Activation benchmark: one splitdriver.xen.xenstore_device call vs the seed's script.
@@ -28,7 +27,6 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -234,7 +232,7 @@ def bench_fleet(hosts: int, forks: int, workdir: str) -> dict:
 
 
 def median(fn, repeat: int):
-    runs = [fn() for _ in range(repeat)]
+    runs = [fn() for _attempt in range(repeat)]
     return runs[sorted(range(repeat), key=lambda k: _seconds(runs[k]))[repeat // 2]]
 
 
@@ -254,6 +252,7 @@ def main() -> int:
     raw = {"machine": machine(), "sizes": {}}
     try:
         print("Machine: %s" % raw["machine"], flush=True)
+        raw["load_before"] = os.getloadavg()[0]
         raw["noop"] = median(lambda: bench_noop(workdir), args.repeat)
         for n in sizes:
             print("... N=%d" % n, file=sys.stderr, flush=True)
@@ -264,6 +263,7 @@ def main() -> int:
             for forks in (1, 10):
                 print("... fleet of %d, forks %d" % (args.fleet_hosts, forks), file=sys.stderr, flush=True)
                 raw["fleet_%d" % forks] = bench_fleet(args.fleet_hosts, forks, workdir)
+        raw["load_after"] = os.getloadavg()[0]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report(raw, args.fleet_hosts)
@@ -274,6 +274,8 @@ def main() -> int:
 
 def report(raw: dict, fleet_hosts: int) -> None:
     sizes = raw["sizes"]
+    print("Load average (1 min) before / after: %.2f / %.2f (other jobs on the machine skew wall times)"
+          % (raw["load_before"], raw["load_after"]))
     print()
     print("Ansible's own cost, one no-op task (ansible-playbook + ping): %.2f s" % raw["noop"])
     print()
