@@ -148,6 +148,9 @@ notes:
   - A device whose backend is Closing or Closed (for example after a removal that timed out) is
     not re-initialised by O(state=present), since C(state) is never rewritten; remove it with
     O(state=absent) (O(force=true) if its driver is gone) and add it again.
+  - One XenStore reply holds at most 4096 bytes, so a directory the module lists (the devices of
+    one type in one guest, the guests of one type in a backend, C(/local/domain)) can hold about
+    1000 entries; beyond that the module fails with E2BIG and writes nothing.
 seealso:
   - module: splitdriver.xen.xen_domain_info
   - name: XenStore paths (Xen documentation)

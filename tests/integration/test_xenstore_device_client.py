@@ -36,6 +36,11 @@ with c.XenStore(sock, request_timeout=5) as xs:
     out["replies"] = [r if not isinstance(r, c.XenStoreError) else "error:" + r.errno for r in replies]
     out["sent"] = xs.requests_sent
 
+    # more children than one 4096-byte reply holds: a clear error, the connection stays usable
+    xs.batch([("write", "/big/entry-%%05d" %% i, "") for i in range(400)])
+    big = xs.batch([("directory", "/big"), ("directory", "/pipe")], raise_errors=False)
+    out["big"] = [str(big[0]), len(big[1])]
+
     # a conflicting writer between read and commit: EAGAIN, the body runs again
     runs = []
     def body(tx_id):
@@ -86,6 +91,7 @@ def test_client_over_both_pyxs_builds(tmp_path, xenstored_factory, python):
     assert (empty, last, perms, missing) == ("", "49", ["n0", "r1"], "error:ENOENT")
     assert sorted(listing) == sorted("k%d" % i for i in range(50))
     assert out["tx"] == "changed" and out["runs"] == ["2", "changed"]
+    assert out["big"] == ["XenStore DIRECTORY /big failed: E2BIG (more children than one 4096-byte reply holds)", 50]
     assert daemon.count(op="TRANSACTION_END", result="EAGAIN") == 1
     with daemon.client() as client:
         assert client.read("/pipe/k3") == b"changed-seen"

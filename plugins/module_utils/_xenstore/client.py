@@ -26,7 +26,7 @@ import weakref
 try:
     from pyxs import Client as _PyxsClient
     from pyxs.exceptions import PyXSError as _PyXSError
-    from pyxs._internal import NUL as _NUL, Op as _Op, Packet as _Packet, next_rq_id as _next_rq_id
+    from pyxs._internal import NUL as _NUL, Packet as _Packet, next_rq_id as _next_rq_id
 except ImportError:
     HAS_PYXS = False
     PYXS_IMPORT_ERROR = traceback.format_exc()
@@ -36,19 +36,21 @@ else:
 
 DEFAULT_SOCKET = "/var/run/xenstored/socket"
 
+# Operation numbers of the XenStore wire protocol (xen/include/public/io/xs_wire.h).
 _OPCODES = {
-    "directory": "DIRECTORY",
-    "read": "READ",
-    "get_perms": "GET_PERMS",
-    "watch": "WATCH",
-    "unwatch": "UNWATCH",
-    "transaction_start": "TRANSACTION_START",
-    "transaction_end": "TRANSACTION_END",
-    "write": "WRITE",
-    "mkdir": "MKDIR",
-    "rm": "RM",
-    "set_perms": "SET_PERMS",
+    "directory": 1,
+    "read": 2,
+    "get_perms": 3,
+    "watch": 4,
+    "unwatch": 5,
+    "transaction_start": 6,
+    "transaction_end": 7,
+    "write": 11,
+    "mkdir": 12,
+    "rm": 13,
+    "set_perms": 14,
 }
+_OP_ERROR = 16
 # How often a wait for a reply checks that pyxs's router thread is still alive.
 _POLL_INTERVAL = 0.2
 # A batch is written in pieces of about this many bytes.
@@ -254,8 +256,8 @@ class XenStore:
         """
         if self._client is None:
             raise XenStoreConnectionError("not connected to XenStore at %s" % self.socket)
-        packets = [_Packet(getattr(_Op, _OPCODES[request[0]]), self._payload(request), _next_rq_id(), tx_id)
-                   for request in requests]
+        # (op, rq_id, tx_id, payload): pyxs's Packet is only built on the Router.send() path
+        packets = [(_OPCODES[request[0]], _next_rq_id(), tx_id, self._payload(request)) for request in requests]
         if not packets:
             return []
         try:
@@ -274,7 +276,12 @@ class XenStore:
             for request, rvar in zip(requests, pending):
                 packets.append(self._await(rvar, request[0], request[1], started))
                 started = time.monotonic()
-        return [self._decode(request, packet, raise_errors) for request, packet in zip(requests, packets)]
+        replies = [self._decode(request, packet) for request, packet in zip(requests, packets)]
+        if raise_errors:
+            for reply in replies:
+                if isinstance(reply, XenStoreError):
+                    raise reply
+        return replies
 
     def _await_batch(self, batch, requests):
         """Wait for all replies of a batch; at most ``request_timeout`` without any progress."""
@@ -319,16 +326,16 @@ class XenStore:
         rvars_by_id = getattr(router, "rvars", None)
         if not self.batched_send or not isinstance(rvars_by_id, dict) or not hasattr(transport, "send") \
                 or not hasattr(router, "send_lock"):
-            return [router.send(packet) for packet in packets]
+            return [router.send(_Packet(op, payload, rq_id, tx_id)) for op, rq_id, tx_id, payload in packets]
         header = _Packet._struct
         batch = _Batch(len(packets))
         with router.send_lock:
             chunk, size = [], 0
-            for index, packet in enumerate(packets):
-                rvars_by_id[packet.rq_id] = _Slot(batch, index)
-                chunk.append(header.pack(packet.op, packet.rq_id, packet.tx_id, packet.size))
-                chunk.append(packet.payload)
-                size += header.size + packet.size
+            for index, (op, rq_id, tx_id, payload) in enumerate(packets):
+                rvars_by_id[rq_id] = _Slot(batch, index)
+                chunk.append(header.pack(op, rq_id, tx_id, len(payload)))
+                chunk.append(payload)
+                size += header.size + len(payload)
                 if size >= _SEND_CHUNK:
                     transport.send(b"".join(chunk))
                     chunk, size = [], 0
@@ -336,16 +343,19 @@ class XenStore:
                 transport.send(b"".join(chunk))
         return batch
 
-    def _decode(self, request, packet, raise_errors):
+    def _decode(self, request, packet):
+        """A reply as text (see ``batch()``), or the ``XenStoreError`` the daemon answered."""
         op, path = request[0], request[1]
-        if packet.op == _Op.ERROR:
+        if packet.op == _OP_ERROR:
             name = packet.payload.rstrip(_NUL).decode("ascii", "replace")
-            error = XenStoreError("XenStore %s failed: %s" % (_describe(op, path), name),
-                                  errno=name, op=op, path=path)
-            if raise_errors:
-                raise error
-            return error
-        if packet.op != getattr(_Op, _OPCODES[op]):
+            cause = name
+            if name == "E2BIG" and op == "directory":
+                # The answer would exceed 4096 bytes; xenstored then offers DIRECTORY_PART, whose
+                # replies pyxs's router cannot receive (its Op table stops at SET_TARGET).
+                cause = "E2BIG (more children than one 4096-byte reply holds)"
+            return XenStoreError("XenStore %s failed: %s" % (_describe(op, path), cause),
+                                 errno=name, op=op, path=path)
+        if packet.op != _OPCODES[op]:
             self._broken = True
             raise XenStoreConnectionError(
                 "XenStore at %s answered %s with an unexpected packet (op %d)"
