@@ -18,5 +18,8 @@ cd "$here"
 (($# > 0)) || set -- default
 for scenario in "$@"; do
     echo "molecule: scenario $scenario"
+    # Start from a fresh ephemeral state: with the delegated driver nothing is destroyed, so a
+    # state left by an earlier run would make molecule skip prepare.
+    molecule reset --scenario-name "$scenario"
     molecule test --scenario-name "$scenario"
 done

@@ -1,0 +1,211 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pure helpers and file-system readers of ``_kernel_module.info``, on temporary trees."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from ansible_collections.splitdriver.xen.plugins.module_utils._kernel_module import info
+
+MODINFO = """\
+filename:       /lib/modules/6.1.0-28-amd64/updates/mydeviceback.ko
+alias:          xen-backend:mydevice
+version:        1.0
+license:        GPL
+description:    Sample Xen split-driver backend for mydevice devices
+srcversion:     910C4D27E618DEFD07F130E
+depends:        
+retpoline:      Y
+name:           mydeviceback
+vermagic:       6.1.0-28-amd64 SMP preempt mod_unload modversions 
+parm:           debug:Enable debug output (int)
+"""
+
+
+@pytest.mark.parametrize("name", ["mydeviceback", "xen-blkback", "a", "x" * 55, "A_1-b"])
+def test_valid_names(name):
+    assert info.validate_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "x" * 56, "bad name", "../etc", "a/b", "a.ko", None, 7])
+def test_invalid_names(name):
+    with pytest.raises(info.KernelModuleInfoError, match="invalid kernel module name"):
+        info.validate_name(name)
+
+
+@pytest.mark.parametrize("release", ["6.1.0-28-amd64", "6.18.44-fc-v595", "5.10.0+", "6.1~rc1"])
+def test_valid_releases(release):
+    assert info.validate_release(release) == release
+
+
+@pytest.mark.parametrize("release", ["", ".", "..", "../x", "a/b", "6.1..0", "6.1 0", ".hidden", None])
+def test_invalid_releases(release):
+    with pytest.raises(info.KernelModuleInfoError, match="invalid kernel release"):
+        info.validate_release(release)
+
+
+def test_sysfs_name_turns_dashes_into_underscores():
+    assert info.sysfs_name("xen-blkback") == "xen_blkback"
+
+
+def test_parse_modinfo():
+    fields = info.parse_modinfo(MODINFO)
+    assert fields["alias"] == ["xen-backend:mydevice"]
+    assert fields["srcversion"] == "910C4D27E618DEFD07F130E"
+    assert fields["depends"] == []
+    assert fields["parm"] == ["debug:Enable debug output (int)"]
+    assert info.vermagic_release(fields["vermagic"]) == "6.1.0-28-amd64"
+
+
+@pytest.mark.parametrize("vermagic, release", [("", None), (None, None), ("6.1.0-1-amd64 SMP", "6.1.0-1-amd64")])
+def test_vermagic_release(vermagic, release):
+    assert info.vermagic_release(vermagic) == release
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+@pytest.fixture
+def sources(tmp_path):
+    root = tmp_path / "src"
+    write(str(root / "Kbuild"), "obj-m += m.o\n")
+    write(str(root / "m.c"), "int x;\n")
+    write(str(root / "include" / "m.h"), "#define M 1\n")
+    return str(root)
+
+
+def digest(root):
+    return info.source_facts(root)["digest"]
+
+
+def test_source_facts(sources):
+    facts = info.source_facts(sources)
+    assert facts["exists"] is True
+    assert facts["files"] == ["Kbuild", "include/m.h", "m.c"]
+    assert facts["kbuild_file"] == "Kbuild"
+    assert facts["digest"] == digest(sources)  # stable
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove", "rename", "chmod"])
+def test_every_source_change_changes_the_digest(sources, change):
+    before = digest(sources)
+    if change == "edit":
+        write(os.path.join(sources, "m.c"), "int y;\n")
+    elif change == "add":
+        write(os.path.join(sources, "n.c"), "")
+    elif change == "remove":
+        os.remove(os.path.join(sources, "include", "m.h"))
+    elif change == "rename":
+        os.rename(os.path.join(sources, "m.c"), os.path.join(sources, "n.c"))
+    else:
+        os.chmod(os.path.join(sources, "m.c"), 0o755)
+    assert digest(sources) != before
+
+
+def test_missing_source_dir(tmp_path):
+    facts = info.source_facts(str(tmp_path / "nope"))
+    assert facts == {"path": str(tmp_path / "nope"), "exists": False, "files": [], "digest": None,
+                     "kbuild_file": None}
+
+
+def test_installed_facts(tmp_path):
+    ko = tmp_path / "mydeviceback.ko"
+    ko.write_bytes(b"\x7fELF")
+    calls = []
+
+    def run_modinfo(path):
+        calls.append(path)
+        return MODINFO
+
+    facts = info.installed_facts(str(ko), run_modinfo)
+    assert calls == [str(ko)]
+    assert facts["exists"] and facts["vermagic_release"] == "6.1.0-28-amd64"
+    assert facts["aliases"] == ["xen-backend:mydevice"]
+    assert facts["sha256"] == hashlib.sha256(b"\x7fELF").hexdigest()
+
+
+def test_installed_facts_missing_file_runs_no_modinfo(tmp_path):
+    def run_modinfo(path):
+        raise AssertionError("modinfo must not run for a missing file")
+
+    assert info.installed_facts(str(tmp_path / "x.ko"), run_modinfo) == {
+        "path": str(tmp_path / "x.ko"), "exists": False}
+
+
+@pytest.fixture
+def sys_module(tmp_path):
+    """A /sys/module tree: mydeviceback loaded with one bound device, ext4 built in."""
+    base = tmp_path / "sys" / "module"
+    mod = base / "mydeviceback"
+    write(str(mod / "initstate"), "live\n")
+    write(str(mod / "refcnt"), "0\n")
+    write(str(mod / "srcversion"), "910C4D27E618DEFD07F130E\n")
+    write(str(mod / "version"), "1.0\n")
+    os.makedirs(str(mod / "holders"))
+    driver = tmp_path / "sys" / "bus" / "xen-backend" / "drivers" / "mydevice"
+    os.makedirs(str(driver))
+    device = tmp_path / "sys" / "devices" / "xen-backend" / "mydevice-1-0"
+    os.makedirs(str(device))
+    os.symlink(str(device), str(driver / "mydevice-1-0"))
+    os.symlink(str(mod), str(driver / "module"))
+    write(str(driver / "uevent"), "")
+    os.makedirs(str(mod / "drivers"))
+    os.symlink(str(driver), str(mod / "drivers" / "xen-backend:mydevice"))
+    os.makedirs(str(base / "ext4" / "parameters"))
+    return str(base)
+
+
+def test_loaded_module_with_a_bound_device(sys_module):
+    facts = info.loaded_facts("mydeviceback", sys_module)
+    assert facts["loaded"] is True and facts["builtin"] is False
+    assert facts["srcversion"] == "910C4D27E618DEFD07F130E"
+    assert facts["refcnt"] == 0 and facts["holders"] == []
+    assert facts["drivers"] == ["xen-backend:mydevice"]
+    assert facts["bound_devices"] == ["xen-backend/mydevice-1-0"]
+
+
+def test_builtin_and_absent_modules(sys_module):
+    assert info.loaded_facts("ext4", sys_module)["builtin"] is True
+    assert info.loaded_facts("ext4", sys_module)["loaded"] is False
+    assert info.loaded_facts("nosuch", sys_module)["loaded"] is False
+
+
+def test_build_record(tmp_path):
+    path = tmp_path / "r.json"
+    assert info.read_build_record(str(path)) is None
+    path.write_text(json.dumps({"release": "6.1.0-28-amd64"}))
+    assert info.read_build_record(str(path)) == {"release": "6.1.0-28-amd64"}
+    path.write_text("{not json")
+    with pytest.raises(info.KernelModuleInfoError, match="not valid JSON"):
+        info.read_build_record(str(path))
+    path.write_text("[1]")
+    with pytest.raises(info.KernelModuleInfoError, match="JSON object"):
+        info.read_build_record(str(path))
+
+
+def test_gather(tmp_path, sources, sys_module):
+    modules = tmp_path / "lib" / "modules"
+    write(str(modules / "6.1.0-28-amd64" / "build" / "Makefile"), "")
+    facts = info.gather("mydeviceback", "6.1.0-28-amd64", sources, None, None, "6.18.1",
+                        modules_root=str(modules), sys_module=sys_module)
+    assert facts["headers"]["present"] is True
+    assert facts["is_running_release"] is False
+    assert facts["source"]["kbuild_file"] == "Kbuild"
+    assert "installed" not in facts and "build_record" not in facts
+    facts = info.gather("mydeviceback", "6.1.0-99-amd64", None, None, None, "6.1.0-99-amd64",
+                        modules_root=str(modules), sys_module=sys_module)
+    assert facts["headers"]["present"] is False and facts["is_running_release"] is True
+
+
+def test_gather_validates_first(tmp_path):
+    with pytest.raises(info.KernelModuleInfoError, match="invalid kernel release"):
+        info.gather("m", "../../etc", None, None, None, "6.1", modules_root=str(tmp_path))
