@@ -16,16 +16,14 @@ description:
   - Also tells whether kernel headers (C(/lib/modules/<release>/build)) are present for a release.
 author:
   - splitdriver.xen developers (@splitdriver)
+extends_documentation_fragment:
+  - splitdriver.xen._attributes
+  - splitdriver.xen._attributes.INFO_MODULE
 attributes:
-  check_mode:
-    support: full
-    details: The module never changes anything, so it runs the same way in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
   platform:
     platforms: posix
+    details:
+      - Linux hosts with C(/sys/module) and C(/lib/modules); C(modinfo) from kmod.
 options:
   name:
     description:

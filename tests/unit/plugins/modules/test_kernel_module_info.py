@@ -71,7 +71,8 @@ def test_bad_input_fails_clearly(monkeypatch, capsys, args, message):
 def test_modinfo_failure_is_reported(monkeypatch, capsys, tmp_path):
     ko = tmp_path / "m.ko"
     ko.write_bytes(b"not a module")
-    result, _ = run_module(monkeypatch, capsys, {"name": "m", "module_path": str(ko)},
-                           modinfo=(1, "", "modinfo: ERROR: could not get modinfo"))
+    result, calls = run_module(monkeypatch, capsys, {"name": "m", "module_path": str(ko)},
+                               modinfo=(1, "", "modinfo: ERROR: could not get modinfo"))
     assert result["failed"] is True
     assert "modinfo %s failed (rc=1): modinfo: ERROR" % ko in result["msg"]
+    assert len(calls) == 1

@@ -12,19 +12,19 @@ import pytest
 
 from ansible_collections.splitdriver.xen.plugins.module_utils._kernel_module import info
 
-MODINFO = """\
-filename:       /lib/modules/6.1.0-28-amd64/updates/mydeviceback.ko
-alias:          xen-backend:mydevice
-version:        1.0
-license:        GPL
-description:    Sample Xen split-driver backend for mydevice devices
-srcversion:     910C4D27E618DEFD07F130E
-depends:        
-retpoline:      Y
-name:           mydeviceback
-vermagic:       6.1.0-28-amd64 SMP preempt mod_unload modversions 
-parm:           debug:Enable debug output (int)
-"""
+MODINFO = (
+    'filename:       /lib/modules/6.1.0-28-amd64/updates/mydeviceback.ko\n'
+    'alias:          xen-backend:mydevice\n'
+    'version:        1.0\n'
+    'license:        GPL\n'
+    'description:    Sample Xen split-driver backend for mydevice devices\n'
+    'srcversion:     910C4D27E618DEFD07F130E\n'
+    'depends:        \n'
+    'retpoline:      Y\n'
+    'name:           mydeviceback\n'
+    'vermagic:       6.1.0-28-amd64 SMP preempt mod_unload modversions \n'
+    'parm:           debug:Enable debug output (int)\n'
+)
 
 
 @pytest.mark.parametrize("name", ["mydeviceback", "xen-blkback", "a", "x" * 55, "A_1-b"])
