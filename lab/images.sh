@@ -190,7 +190,7 @@ ConfigureWithoutCarrier=yes
 EOF
 # Shutting dom0 down must not try to save guests; guest consoles are logged for debugging.
 sed -i 's/^#\?XENDOMAINS_SAVE=.*/XENDOMAINS_SAVE=""/' "$tree/etc/default/xendomains"
-echo 'XENCONSOLED_TRACE=guest' >>"$tree/etc/default/xen"
+echo 'XENCONSOLED_ARGS="--log=guest --log-dir=/var/log/xen/console"' >>"$tree/etc/default/xen"
 mkdir -p "$tree/var/log/xen/console"
 xen_gz=$(find "$tree/boot" -maxdepth 1 -name 'xen-4.17*.gz' | head -n 1)
 [[ -n $xen_gz ]] || die "dom0 image has no /boot/xen-4.17*.gz"

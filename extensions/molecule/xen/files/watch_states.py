@@ -1,8 +1,7 @@
-#!/usr/bin/python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Record every value that the given XenStore nodes take, until all of them are gone.
 
-Usage: watch_states.py OUTPUT NODE... (run it in dom0 under `timeout`: pyxs has no timeouts).
+Usage: python3 watch_states.py OUTPUT NODE... (in dom0, under `timeout`: pyxs has no timeouts).
 Writes "ready" once the watches are registered, then one "<node> <value>" line per change
 ("<node> gone" when the node disappears), then "done" when every node is gone.
 """
