@@ -133,7 +133,7 @@ start_qemu() {
         rm -f "$pidfile"
         : >"$console"
         # No commas inside the dom0 command line: QEMU splits -initrd on them.
-        if nice -n 5 qemu-system-x86_64 -name "splitdriver-xen-lab" \
+        if qemu-system-x86_64 -name "splitdriver-xen-lab" \
             -accel tcg,thread=multi,tb-size=512 -cpu qemu64 -machine pc -smp 2 -m "$LAB_MEMORY" \
             -no-reboot -display none -serial "file:$console" \
             -kernel "$images/xen" \
