@@ -315,6 +315,10 @@ def report(raw: dict, fleet_hosts: int) -> None:
         print("Marginal cost per device (N=100 -> N=1000): seed %.2f ms, module task %.3f ms: %.0f× lower "
               "(target >= 20×: %s)" % (seed_m * 1e3, mod_m * 1e3, seed_m / mod_m if mod_m > 0 else float("inf"),
                                        "met" if mod_m <= 0 or seed_m / mod_m >= 20 else "MISSED"))
+        if 1 in sizes:
+            print("Cross-check from N=1 -> N=1000: seed %.2f ms, module task %.3f ms per device" % (
+                (sizes[1000]["seed"]["seconds"] - sizes[1]["seed"]["seconds"]) / 999 * 1e3,
+                (sizes[1000]["module"]["task"] - sizes[1]["module"]["task"]) / 999 * 1e3))
         print("Whole run at N=1000: %.1f× faster than the seed loop (target >= 3×: %s)"
               % (whole, "met" if whole >= 3 else "MISSED"))
         per_dev = [sizes[n]["module"]["per_device"] for n in (100, 1000)]

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import pytest
 
@@ -28,8 +27,8 @@ TESTS = os.path.join(ROOT, "tests")
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-from xenstored import seed  # noqa: E402  (the test daemon lives under tests/)
-from xenstored.client import XsClient  # noqa: E402
+from xenstored.client import XsClient  # noqa: E402  (the test daemon lives under tests/)
+from xenstored.daemon import XenstoredProcess  # noqa: E402
 from xenstored.protocol import XsError  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -43,31 +42,18 @@ TYPE = "mydevice"
 
 
 class Daemon:
-    """One test XenStore daemon: the XenStore of one Xen host."""
+    """One test XenStore daemon (tests/xenstored): the XenStore of one Xen host, with a peer."""
 
     def __init__(self, workdir: str, name: str, guests: dict):
         self.name = name
-        self.socket = os.path.join(workdir, name + ".sock")
-        self.log = os.path.join(workdir, name + ".log")
-        seed_xl = ",".join("%d=%s" % item for item in sorted(guests.items()))
-        cmd = [sys.executable, "-m", "xenstored", "--socket", self.socket, "--log", self.log]
-        cmd += ["--seed-xl", seed_xl] if seed_xl else ["--seed-dom0"]
-        env = dict(os.environ, PYTHONPATH=TESTS)
-        self.proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                XsClient(self.socket, timeout=2).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("xenstored %s did not start: %s"
-                                       % (name, self.proc.stderr.read().decode()))
-                time.sleep(0.02)
+        os.mkdir(os.path.join(workdir, name))
+        self.proc = XenstoredProcess(os.path.join(workdir, name), seed_xl=guests, seed_dom0=not guests).start()
+        self.socket = self.proc.socket
+        self.log = self.proc.log_path
         self.peer = Peer(self.socket)
 
     def client(self) -> XsClient:
-        return XsClient(self.socket, timeout=5)
+        return self.proc.client(timeout=5)
 
     def mark(self) -> int:
         """Current end of the request log (requests are logged before they are answered)."""
@@ -101,26 +87,17 @@ class Daemon:
         with self.client() as cli:
             return cli.exists(path)
 
-    def destroy(self, domid: int, name: str) -> None:
+    def destroy(self, domid: int) -> None:
         """``xl destroy``: the domain's nodes go, custom backend dirs stay behind."""
-        with self.client() as cli:
-            seed.apply_ops(cli, seed.destroy_ops(domid, seed.domain_uuid(name)))
-            cli.release(domid)
+        self.proc.destroy_domain(domid)
 
     def create(self, domid: int, name: str) -> None:
         """``xl create`` of guest ``name`` as domain ``domid``."""
-        with self.client() as cli:
-            cli.introduce(domid)
-            seed.apply_ops(cli, seed.domu_ops(domid, name))
+        self.proc.create_domain(domid, name)
 
     def stop(self) -> None:
         self.peer.stop()
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.proc.stop()
 
 
 class Peer(threading.Thread):
@@ -347,7 +324,7 @@ def test_driver_domain_backend_is_resolved_by_name(fleet):
            "4 (Connected), driver not checked" in run.output
 
     # the driver domain restarts with a new domid: the next run follows it by name
-    xen1.destroy(5, "netdrv")
+    xen1.destroy(5)
     xen1.create(8, "netdrv")
     fleet.play("site")
     assert xen1.tree(fe_dir(1))[fe_dir(1) + "/backend-id"] == ("8", ["n1", "r8"])
@@ -403,7 +380,7 @@ def test_guest_restart_moves_devices_to_the_new_domid_and_prunes_the_old(fleet):
     fleet.play("site")
     web2_before = xen1.tree(be_dir(2)) | xen1.tree(fe_dir(2))
 
-    xen1.destroy(1, "web1")
+    xen1.destroy(1)
     xen1.create(7, "web1")  # restarted: same name, new domid
     assert xen1.exists(be_dir(1))  # xl leaves custom backend dirs behind
 
