@@ -440,6 +440,19 @@ def test_verify_reports_each_broken_device_and_is_read_only(fleet):
     assert writes(xen1.requests(mark)) == []
 
 
+def test_verify_checks_driver_binding_in_sysfs(fleet):
+    # This machine's real sysfs has no xen bus: Connected in XenStore is not enough.
+    fleet.xen_host("xen1", {1: "web1"})
+    fleet.guest("web1", "xen1")
+    fleet.vars["splitdriver_xen_check_sysfs"] = True
+    run = fleet.play("site", expect_rc=2)
+    assert "mydevice/0 of web1 (domid 1): frontend 4 (Connected), no driver bound; " \
+           "backend in domain 0: 4 (Connected), no driver bound -- NOT WORKING" in run.output
+    # the guest's frontend bus id (<type>-<devid>) and, on its dom0, the backend's (<type>-<domid>-<devid>)
+    assert "ok: [web1] => (item=mydevice-0)" in run.output
+    assert "ok: [web1 -> xen1] => (item=mydevice-1-0)" in run.output
+
+
 def test_a_guest_that_is_not_running_fails_alone(fleet):
     xen1 = fleet.xen_host("xen1", {1: "web1"})
     fleet.guest("ghost", "xen1")  # first in the batch: it runs xen1's task for both
@@ -510,6 +523,18 @@ def test_bad_inventory_fails_clearly_and_writes_nothing(fleet):
 def test_example_inventory_is_valid_for_every_playbook():
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS)
     example = os.path.join(ROOT, "playbooks", "inventory", "example.yml")
+    # the plan real Ansible makes of it: one device list per Xen host
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible"), "-i", example, "web1.example.org", "-c", "local",
+         "-e", "ansible_python_interpreter=" + MANAGED_PYTHON, "-m", "ansible.builtin.debug",
+         "-a", "msg={{ hostvars | splitdriver.xen.fleet_devices(groups.xen_frontends) | to_json }}"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plan = json.loads(json.loads(proc.stdout.split("=>", 1)[1])["msg"])
+    assert plan["xen1.example.org"]["guests"] == ["web1.example.org", "web2.example.org"]
+    assert [(d["frontend"], d["devid"]) for d in plan["xen1.example.org"]["devices"]] == [
+        ("web1", 0), ("web2", 0), ("web2", 1)]
+    assert plan["xen2.example.org"]["backend_domains"] == ["netdrv"]
     for playbook in ("site", "verify", "deactivate"):
         proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", example, "--syntax-check", "splitdriver.xen." + playbook],
                               env=env, capture_output=True, text=True, timeout=120, check=False)
