@@ -30,16 +30,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from xenstored.client import XsClient  # noqa: E402
 from xenstored.daemon import XenstoredProcess  # noqa: E402
-from xenstored.protocol import XsError  # noqa: E402
+from xenstored.peers import FleetPeer  # noqa: E402
 
 COLLECTIONS = os.path.join(ROOT, ".ansible", "collections")
 VENV_BIN = os.path.dirname(sys.executable)
@@ -181,36 +179,6 @@ def bench_noop(workdir: str) -> dict:
         daemon.cleanup()
 
 
-class Peer(threading.Thread):
-    """Scripted drivers for the fleet run: a new device (backend state 1) gets Connected on both
-    ends, as the sample drivers would do, so the site's verify play passes."""
-
-    def __init__(self, socket_path: str):
-        super().__init__(daemon=True)
-        self.cli = XsClient(socket_path, timeout=5)
-        self.cli.watch("/local/domain/0/backend", "peer")
-        self.running = True
-        self.start()
-
-    def run(self) -> None:
-        while self.running:
-            try:
-                path, _token = self.cli.wait_event(0.2)
-                if path.endswith("/state") and self.cli.read(path) == b"1":
-                    frontend = self.cli.read(path[: -len("/state")] + "/frontend").decode()
-                    self.cli.write(frontend + "/state", "4")
-                    self.cli.write(path, "4")
-            except (TimeoutError, XsError):
-                continue
-            except (OSError, ConnectionError):
-                return
-
-    def stop(self) -> None:
-        self.running = False
-        self.join(5)
-        self.cli.close()
-
-
 def bench_fleet(hosts: int, forks: int, workdir: str) -> dict:
     daemons, peers = [], []
     try:
@@ -218,7 +186,7 @@ def bench_fleet(hosts: int, forks: int, workdir: str) -> dict:
         for k in range(1, hosts + 1):
             daemon = XenstoredProcess(seed_xl={1: "guest"}).start()
             daemons.append(daemon)
-            peers.append(Peer(daemon.socket))
+            peers.append(FleetPeer(daemon.socket))
             xen["xen%02d" % k] = {"splitdriver_xen_xenstore_socket": daemon.socket}
             guests["guest%02d" % k] = {"splitdriver_xen_host": "xen%02d" % k, "splitdriver_xen_domain": "guest",
                                        "splitdriver_xen_devices": [{"type": TYPE, "devids": list(range(10))}]}

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 
 import pytest
 
@@ -29,6 +28,7 @@ if TESTS not in sys.path:
 
 from xenstored.client import XsClient  # noqa: E402  (the test daemon lives under tests/)
 from xenstored.daemon import XenstoredProcess  # noqa: E402
+from xenstored.peers import FleetPeer  # noqa: E402
 from xenstored.protocol import XsError  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ class Daemon:
         self.proc = XenstoredProcess(os.path.join(workdir, name), seed_xl=guests, seed_dom0=not guests).start()
         self.socket = self.proc.socket
         self.log = self.proc.log_path
-        self.peer = Peer(self.socket)
+        self.peer = FleetPeer(self.socket)
 
     def client(self) -> XsClient:
         return self.proc.client(timeout=5)
@@ -66,7 +66,7 @@ class Daemon:
 
     def module_requests(self, since: int = 0) -> list:
         """Requests of everybody but the scripted peer (that is: of the playbook's modules)."""
-        return [r for r in self.requests(since) if r["conn"] != self.peer.conn_id(self)]
+        return [r for r in self.requests(since) if r["conn"] != self.peer.conn_id(self.requests())]
 
     def tree(self, path: str) -> dict:
         """``{path: (value, perms)}`` of a subtree, like ``xenstore-ls -p``."""
@@ -98,56 +98,6 @@ class Daemon:
     def stop(self) -> None:
         self.peer.stop()
         self.proc.stop()
-
-
-class Peer(threading.Thread):
-    """Scripted drivers: answer a new device (backend state 1) with Connected on both ends,
-    and backend Closing (5) with Closed (6), the way the sample drivers do."""
-
-    MARK = "/splitdriver-test-peer"
-    BACKEND_STATE = re.compile(r"^/local/domain/[0-9]+/backend/[^/]+/[0-9]+/[0-9]+/state$")
-
-    def __init__(self, socket_path: str):
-        super().__init__(daemon=True)
-        self.cli = XsClient(socket_path, timeout=5)
-        self.cli.exists(self.MARK)  # logged request: tells the peer's connection apart
-        self.cli.watch("/local/domain", "peer")  # dom0's and driver domains' backends
-        self.running = True
-        self._conn = None
-        self.start()
-
-    def conn_id(self, daemon: Daemon) -> int:
-        if self._conn is None:
-            self._conn = next(r["conn"] for r in daemon.requests() if r["path"] == self.MARK)
-        return self._conn
-
-    def run(self) -> None:
-        while self.running:
-            try:
-                path, _token = self.cli.wait_event(0.2)
-            except TimeoutError:
-                continue
-            except (OSError, ConnectionError):
-                return
-            if not self.BACKEND_STATE.match(path):
-                continue
-            try:
-                state = self.cli.read(path)
-                if state == b"1":
-                    frontend = self.cli.read(path[: -len("/state")] + "/frontend").decode()
-                    self.cli.write(frontend + "/state", "4")
-                    self.cli.write(path, "4")
-                elif state == b"5":
-                    self.cli.write(path, "6")
-            except XsError:
-                continue  # removed meanwhile
-            except (OSError, ConnectionError):
-                return
-
-    def stop(self) -> None:
-        self.running = False
-        self.join(5)
-        self.cli.close()
 
 
 class Fleet:

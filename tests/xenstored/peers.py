@@ -21,16 +21,19 @@ writes ``<device>/state``; drivers watch the other end's ``state``). Roles:
 
 Command line: ``PYTHONPATH=tests python -m xenstored.peers --socket S --role backend
 --domid 0 --type mydevice``; prints ``ready`` once its watch is registered; stops on
-SIGTERM. From pytest: the ``backend_peer`` fixture or ``PeerProcess(daemon, ...)``.
+SIGTERM. From pytest: the ``backend_peer`` fixture or ``PeerProcess(daemon, ...)``;
+``FleetPeer`` plays both drivers of a whole Xen host in a thread (fleet tests, benchmarks).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 
 from .client import XsClient
 from .protocol import XsError
@@ -182,6 +185,62 @@ class Peer:
             except TimeoutError:
                 continue
             self.handle_event(path, token)
+
+
+class FleetPeer(threading.Thread):
+    """Both drivers of every device of one Xen host, on one privileged connection, in a thread.
+
+    Cheaper than a ``PeerProcess`` per domain and type when a test or benchmark runs many
+    hosts: a backend ``state`` 1 (a new device) gets Connected (4) on both ends, as the sample
+    drivers reach it, and backend Closing (5) gets Closed (6). Its first request is an EXISTS of
+    ``MARK``, so ``conn_id()`` can tell its requests apart in the daemon's log.
+    """
+
+    MARK = "/splitdriver-test-peer"
+    BACKEND_STATE = re.compile(r"^/local/domain/[0-9]+/backend/[^/]+/[0-9]+/[0-9]+/state$")
+
+    def __init__(self, socket_path: str):
+        super().__init__(daemon=True)
+        self.cli = XsClient(socket_path, timeout=5)
+        self.cli.exists(self.MARK)
+        self.cli.watch("/local/domain", "fleet-peer")  # dom0's and driver domains' backends
+        self.running = True
+        self._conn = None
+        self.start()
+
+    def conn_id(self, requests) -> int:
+        """The peer's connection id, from the daemon's request log entries ``requests``."""
+        if self._conn is None:
+            self._conn = next(r["conn"] for r in requests if r["path"] == self.MARK)
+        return self._conn
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                path, _token = self.cli.wait_event(0.2)
+            except TimeoutError:
+                continue
+            except (OSError, ConnectionError):
+                return
+            if not self.BACKEND_STATE.match(path):
+                continue
+            try:
+                state = self.cli.read(path)
+                if state == b"%d" % INITIALISING:
+                    frontend = self.cli.read(path[: -len("/state")] + "/frontend").decode()
+                    self.cli.write(frontend + "/state", str(CONNECTED))
+                    self.cli.write(path, str(CONNECTED))
+                elif state == b"%d" % CLOSING:
+                    self.cli.write(path, str(CLOSED))
+            except XsError:
+                continue  # removed meanwhile
+            except (OSError, ConnectionError):
+                return
+
+    def stop(self) -> None:
+        self.running = False
+        self.join(5)
+        self.cli.close()
 
 
 class PeerProcess:
