@@ -166,6 +166,7 @@ on_boot_failure() {
         lab_ssh dom0 "tail -n 25 /var/log/xen/console/guest-$LAB_GUEST.log" 2>/dev/null | tr -d '\r' >&2 || true
     fi
     stop_qemu
+    rm -rf "$cpdir"
     log "lab boot failed; console log kept in $console"
     exit "$rc"
 }
