@@ -275,8 +275,15 @@ def test_absent_handshake_timeout_and_force(tmp_path, xenstored, backend_peer):
     assert xenstore(xenstored, "xenstore-list", "/local/domain/0/backend").stdout.split() == []
     for domid in (1, 2):
         assert xenstore(xenstored, "xenstore-exists", "/local/domain/%d/device" % domid).returncode == 0
+    # Each device dir is removed by its own rm before the parents it leaves empty: Linux
+    # xenbus drops a device only on a watch event naming that device's dir.
+    remove_log = per_connection(xenstored)[0]
+    assert [(e["op"], e["path"]) for e in ops(remove_log, {"RM"})] == [
+        ("RM", FE), ("RM", BE),
+        ("RM", "/local/domain/0/backend/mydevice"), ("RM", "/local/domain/1/device/mydevice")]
     # force: no handshake writes, the removal only
     assert [(e["op"], e["path"]) for e in ops(force_log, WRITE_OPS)] == [
+        ("RM", "/local/domain/2/device/other/0"), ("RM", "/local/domain/0/backend/other/2/0"),
         ("RM", "/local/domain/0/backend/other"), ("RM", "/local/domain/2/device/other")]
 
 

@@ -442,17 +442,21 @@ def plan_absent(devices, snapshot: Snapshot, force: bool = False, prune_stale: b
                 plan.ops.append((WRITE, device.backend_dir + "/online", "0"))
             if backend_state != CLOSING:
                 plan.ops.append((WRITE, device.backend_dir + "/state", str(CLOSING)))
-    removed = set()
+    device_dirs = []
     for device in present:
         if snapshot.frontend_exists(device):
-            removed.add(device.frontend_dir)
+            device_dirs.append(device.frontend_dir)
         if snapshot.backend_exists(device):
-            removed.add(device.backend_dir)
+            device_dirs.append(device.backend_dir)
     if prune_stale:
         _plan_prune(plan, devices, snapshot)
     # What will be removed once every backend is Closed (check mode reports it as well).
-    plan.removed = _collapse_removals(removed | set(plan.pruned), devices, snapshot)
+    plan.removed = _collapse_removals(set(device_dirs) | set(plan.pruned), devices, snapshot)
     if not plan.handshake:
+        # Each device dir gets its own rm before the parents it leaves empty, as libxl does:
+        # Linux xenbus unregisters a device only on a watch event naming that device's own
+        # dir, and an rm of the type dir above it fires an event for the type dir alone.
+        plan.ops.extend((RM, path) for path in device_dirs if path not in plan.removed)
         plan.ops.extend((RM, path) for path in plan.removed)
     return plan
 

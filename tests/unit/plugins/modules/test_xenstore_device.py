@@ -241,7 +241,7 @@ def test_absent_handshake_then_removal(fake_xs):
     assert result["changed"] and result["devices"][0]["action"] == "removed"
     assert result["devices"][0]["state_before"] == {"frontend": 1, "backend": 4}
     writes = [(op, path) for op, path, tx in fake_xs.writes()]
-    assert writes == [("write", BE + "/online"), ("write", BE + "/state"),
+    assert writes == [("write", BE + "/online"), ("write", BE + "/state"), ("rm", FE), ("rm", BE),
                       ("rm", "/local/domain/0/backend/mydevice"), ("rm", "/local/domain/1/device/mydevice")]
     assert "/local/domain/0/backend" in fake_xs.nodes and "/local/domain/1/device" in fake_xs.nodes
     assert result["removed"] == ["/local/domain/0/backend/mydevice", "/local/domain/1/device/mydevice"]
@@ -264,7 +264,8 @@ def test_absent_force_removes_at_once(fake_xs):
     device_logic.DeviceManager(fake_xs, params(type="mydevice", frontend="1")).run()
     fake_xs.log.clear()
     result = device_logic.DeviceManager(fake_xs, params(type="mydevice", frontend="1", state="absent", force=True)).run()
-    assert [op for op, path, tx in fake_xs.writes()] == ["rm", "rm"]
+    assert [(op, path) for op, path, tx in fake_xs.writes()] == [
+        ("rm", FE), ("rm", BE), ("rm", "/local/domain/0/backend/mydevice"), ("rm", "/local/domain/1/device/mydevice")]
     assert result["changed"] and FE not in fake_xs.nodes and BE not in fake_xs.nodes
 
 

@@ -185,10 +185,12 @@ def test_absent_already_closing_only_waits():
 def test_absent_removes_dirs_and_empty_parents(kwargs, tree_changes):
     plan = planner.plan_absent([DEV], snapshot_of(with_changes(**tree_changes), [DEV]), **kwargs)
     assert plan.handshake == []
-    # both type dirs are left empty: removed (one rm each covers the device dirs); never
-    # /local/domain/1/device nor /local/domain/0/backend.
+    # both type dirs are left empty: removed too; never /local/domain/1/device nor
+    # /local/domain/0/backend.
     assert plan.removed == ["/local/domain/0/backend/mydevice", "/local/domain/1/device/mydevice"]
-    assert plan.ops == [("rm", path) for path in plan.removed]
+    # Each device dir has its own rm first (frontend, then backend, as libxl does): Linux
+    # xenbus drops a device only on a watch event naming its own dir.
+    assert plan.ops == [("rm", FE), ("rm", BE)] + [("rm", path) for path in plan.removed]
     assert plan.results[0]["state_after"] == {"frontend": None, "backend": None}
     assert plan.after == {} and FE + "/backend" in plan.before
 
@@ -202,6 +204,7 @@ def test_absent_keeps_parents_that_hold_other_devices():
         tree[dev.backend_dir + "/state"] = ("4", dev.backend_perms)
     plan = planner.plan_absent([DEV], snapshot_of(tree, [DEV]), force=True)
     assert plan.removed == [BE, FE]
+    assert plan.ops == [("rm", BE), ("rm", FE)]  # each device dir once, no parent
 
 
 def test_absent_removes_the_guest_level_dir_when_only_its_devices_go():
