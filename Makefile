@@ -17,7 +17,7 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/splitdriver/xen
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 PYTEST := $(BIN)/python -m pytest
-SCENARIOS ?= default
+SCENARIOS ?= default xen
 
 .PHONY: help deps collection-link test test-fast unit integration molecule sanity lint changelog lab lab-up lab-down lab-status bench clean
 
