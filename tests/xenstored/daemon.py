@@ -19,6 +19,18 @@ from . import seed
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def terminate(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGTERM ``proc`` if it still runs, wait (bounded, then SIGKILL); returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+    return proc.returncode
+
+
 class XenstoredProcess:  # pylint: disable=too-many-instance-attributes
     """A running daemon: sockets, request log, seeding and domain lifecycle helpers.
 
@@ -92,14 +104,7 @@ class XenstoredProcess:  # pylint: disable=too-many-instance-attributes
         """SIGTERM, wait (bounded, then SIGKILL); returns the exit code."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        return self.proc.returncode
+        return terminate(self.proc, timeout)
 
     def cleanup(self) -> None:
         """Stop the daemon and remove its working directory (if we made it)."""

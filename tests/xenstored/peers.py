@@ -36,6 +36,7 @@ import sys
 import threading
 
 from .client import XsClient
+from .daemon import terminate
 from .protocol import XsError
 
 INITIALISING, INITWAIT, INITIALISED, CONNECTED, CLOSING, CLOSED = 1, 2, 3, 4, 5, 6
@@ -287,12 +288,7 @@ class PeerProcess:
         """SIGTERM and wait."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout)
+        terminate(self.proc, timeout)
         if self.proc.stdout:
             self.proc.stdout.close()
 

@@ -224,18 +224,20 @@ def test_wait_timeout_reports_both_states_and_driver_errors(fake_xs):
     assert manager.committed
 
 
+def closing_backend(fake):
+    """The backend driver's side of a removal: answers Closing (5) with Closed (6)."""
+    if fake.read(BE + "/state") == "5":
+        fake.put(BE + "/state", "6")
+        return [BE + "/state"]
+    return []
+
+
 def test_absent_handshake_then_removal(fake_xs):
     manager = device_logic.DeviceManager(fake_xs, params(type="mydevice", frontend="1"))
     manager.run()
     fake_xs.put(BE + "/state", "4")
     fake_xs.log.clear()
-
-    def backend_driver(fake):
-        if fake.read(BE + "/state") == "5":
-            fake.put(BE + "/state", "6")
-            return [BE + "/state"]
-        return []
-    fake_xs.peer = backend_driver
+    fake_xs.peer = closing_backend
     result = device_logic.DeviceManager(fake_xs, params(type="mydevice", frontend="1", state="absent"),
                                         clock=Clock()).run()
     assert result["changed"] and result["devices"][0]["action"] == "removed"
@@ -276,13 +278,7 @@ def test_check_mode_predicts_the_removal_after_the_handshake(monkeypatch, capsys
     args = dict(type="mydevice", frontend="1", state="absent")
     predicted = run_module(monkeypatch, capsys, fake_xs, args, check_mode=True, diff=True)
     assert fake_xs.writes() == []
-
-    def backend_driver(fake):
-        if fake.read(BE + "/state") == "5":
-            fake.put(BE + "/state", "6")
-            return [BE + "/state"]
-        return []
-    fake_xs.peer = backend_driver
+    fake_xs.peer = closing_backend
     real = run_module(monkeypatch, capsys, fake_xs, args, diff=True)
     for key in ("changed", "devices", "diff", "removed", "pruned"):
         assert predicted[key] == real[key], key
