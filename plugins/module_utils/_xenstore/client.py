@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import queue
+import stat
 import random
 import threading
 import time
@@ -113,6 +114,22 @@ def socket_path(option=None) -> str:
     return os.path.join(os.environ.get("XENSTORED_RUNDIR", "/var/run/xenstored"), "socket")
 
 
+def check_socket(path):
+    """Raise ``XenStoreConnectionError`` unless ``path`` names an existing Unix socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise XenStoreConnectionError(
+            "socket %s does not exist: is xenstored running on this host? (set the socket option or "
+            "XENSTORED_PATH to use another one)" % path)
+    except OSError as exc:
+        raise XenStoreConnectionError("socket %s cannot be used: %s" % (path, exc.strerror or exc))
+    if not stat.S_ISSOCK(mode):
+        raise XenStoreConnectionError(
+            "socket %s is not a Unix socket (it is a %s): give the path of xenstored's socket"
+            % (path, "directory" if stat.S_ISDIR(mode) else "regular file" if stat.S_ISREG(mode) else "special file"))
+
+
 def _describe(op, path):
     return "%s %s" % (op.upper(), path) if path else op.upper()
 
@@ -178,6 +195,7 @@ class XenStore:
     def open(self):
         if not HAS_PYXS:
             raise XenStoreConnectionError("the pyxs Python library is not installed")
+        check_socket(self.socket)
         client = _PyxsClient(unix_socket_path=self.socket)
         _install_router_excepthook()
         _ROUTER_OWNERS[client.router.thread] = self
@@ -483,4 +501,4 @@ def run_transaction(xs, body, retries, sleep=time.sleep, rand=random.random):
 
 __all__ = ["HAS_PYXS", "PYXS_IMPORT_ERROR", "DEFAULT_SOCKET", "XenStore", "XenStoreError",
            "XenStoreTimeout", "XenStoreConnectionError", "TransactionConflict", "run_transaction",
-           "socket_path", "backoff_delay"]
+           "socket_path", "backoff_delay", "check_socket"]

@@ -116,6 +116,23 @@ def test_daemon_closing_the_connection_is_reported(scripted, monkeypatch, batche
 
 def test_missing_socket(tmp_path):
     path = str(tmp_path / "nothing-here")
+    with pytest.raises(XenStoreConnectionError, match="socket %s does not exist: is xenstored running" % path):
+        XenStore(path).open()
+
+
+def test_socket_that_is_not_a_socket(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(XenStoreConnectionError, match="socket .*/file is not a Unix socket .it is a regular file."):
+        XenStore(str(tmp_path / "file")).open()
+    with pytest.raises(XenStoreConnectionError, match="is not a Unix socket .it is a directory."):
+        XenStore(str(tmp_path)).open()
+
+
+def test_socket_nobody_listens_on(tmp_path):
+    path = str(tmp_path / "stale")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.close()  # the socket file stays, nobody listens: a stale socket of a stopped daemon
     with pytest.raises(XenStoreConnectionError, match="cannot connect to XenStore at %s" % path):
         XenStore(path).open()
 
