@@ -11,9 +11,11 @@ version_added: 0.1.0
 description:
   - Reads, without changing anything, the facts the P(splitdriver.xen.kernel_module#role) role
     decides from; a digest of a source directory, C(modinfo) of a built C(.ko) file (vermagic,
-    srcversion, aliases) and the module's state in the running kernel from C(/sys/module)
+    srcversion, aliases), the vermagic of a module shipped with the running kernel to compare it
+    with, and the module's state in the running kernel from C(/sys/module)
     (loaded, srcversion, reference count, holders and the devices bound to its drivers).
-  - Also tells whether kernel headers (C(/lib/modules/<release>/build)) are present for a release.
+  - Also tells whether kernel headers (C(/lib/modules/<release>/build)) are present for a release,
+    and which release they were prepared for.
 author:
   - splitdriver.xen developers (@splitdriver)
 extends_documentation_fragment:
@@ -51,7 +53,8 @@ options:
         successful install). When given, RV(build_record) holds its content.
     type: path
 requirements:
-  - C(modinfo) from kmod, when O(module_path) names an existing file.
+  - C(modinfo) from kmod, when O(module_path) names an existing file (and for the running
+    kernel's reference module).
 seealso:
   - name: modinfo(8)
     description: The tool this module reads C(.ko) metadata with.
@@ -105,6 +108,16 @@ headers:
       description: Whether that directory holds a kbuild C(Makefile).
       type: bool
       returned: always
+    release:
+      description:
+        - The release those headers were prepared for (C(UTS_RELEASE) of
+          C(include/generated/utsrelease.h)), which modules built with them carry in their
+          vermagic; V(null) when unknown.
+        - It differs from RV(release) when C(/lib/modules/<release>/build) points to the headers
+          of another kernel.
+      type: str
+      returned: always
+      sample: 6.1.0-28-amd64
 source:
   description: The source directory.
   returned: when O(source_dir) is given
@@ -168,6 +181,11 @@ installed:
       description: The kernel release the module was built for (first word of vermagic).
       type: str
       returned: success
+    vermagic_flags:
+      description: The rest of vermagic, the kernel configuration the module was built for.
+      type: str
+      returned: success
+      sample: SMP preempt mod_unload modversions
     aliases:
       description: C(MODULE_ALIAS) and device-table aliases.
       type: list
@@ -178,6 +196,29 @@ installed:
       type: list
       elements: str
       returned: success
+running_reference:
+  description:
+    - A module shipped with the running kernel (the first C(.ko) file under
+      C(/lib/modules/<release>/kernel/) in sorted order, compressed ones included) and its
+      vermagic, which a module must match to be loaded; V(null) when the running kernel ships
+      no module there.
+  returned: when O(module_path) is given and RV(is_running_release) is true
+  type: dict
+  contains:
+    path:
+      description: The shipped module file.
+      type: str
+      returned: success
+      sample: /lib/modules/6.1.0-28-amd64/kernel/arch/x86/crypto/aesni-intel.ko
+    vermagic:
+      description: Its full vermagic string.
+      type: str
+      returned: success
+    vermagic_flags:
+      description: Its vermagic after the release.
+      type: str
+      returned: success
+      sample: SMP preempt mod_unload modversions
 build_record:
   description: Content of O(build_record); V(null) when the file does not exist.
   returned: when O(build_record) is given

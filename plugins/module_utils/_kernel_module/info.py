@@ -22,6 +22,10 @@ MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,55}$")
 RELEASE_RE = re.compile(r"^[A-Za-z0-9_+~-][A-Za-z0-9._+~-]{0,127}$")
 # Files kbuild reads from M=<dir>.
 KBUILD_FILES = ("Kbuild", "Makefile")
+# Suffixes of module files a kernel ships (kmod reads compressed ones too).
+MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+# The release prepared kernel headers are for: kbuild puts it in every module's vermagic.
+UTS_RELEASE_RE = re.compile(r'^#define UTS_RELEASE "([^"]+)"$', re.M)
 
 MODULES_ROOT = "/lib/modules"
 SYS_MODULE = "/sys/module"
@@ -75,6 +79,24 @@ def parse_modinfo(text):
 def vermagic_release(vermagic):
     """The release is the first word of vermagic ('6.1.0-28-amd64 SMP preempt ...')."""
     return vermagic.split()[0] if vermagic and vermagic.split() else None
+
+
+def vermagic_flags(vermagic):
+    """What follows the release in vermagic ('SMP preempt mod_unload modversions').
+
+    With modversions the kernel compares exactly this part of a module's vermagic with its own
+    (and the whole string without modversions), so two modules with different flags cannot both
+    load into one kernel.
+    """
+    words = vermagic.split() if vermagic else []
+    return " ".join(words[1:]) if words else None
+
+
+def headers_release(build_dir):
+    """The release the headers in build_dir were prepared for (UTS_RELEASE), None if unknown."""
+    text = _read(os.path.join(build_dir, "include", "generated", "utsrelease.h"))
+    match = UTS_RELEASE_RE.search(text) if text else None
+    return match.group(1) if match else None
 
 
 def file_sha256(path):
@@ -149,6 +171,7 @@ def installed_facts(module_path, run_modinfo):
         srcversion=fields.get("srcversion"),
         vermagic=fields.get("vermagic"),
         vermagic_release=vermagic_release(fields.get("vermagic")),
+        vermagic_flags=vermagic_flags(fields.get("vermagic")),
         aliases=fields.get("alias", []),
         depends=fields.get("depends", []),
     )
@@ -195,6 +218,25 @@ def loaded_facts(name, sys_module=SYS_MODULE):
     return facts
 
 
+def shipped_module(release, modules_root=MODULES_ROOT):
+    """One module shipped with the kernel release (the first under kernel/, sorted), or None."""
+    for dirpath, dirnames, filenames in os.walk(os.path.join(modules_root, release, "kernel")):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            if filename.endswith(MODULE_SUFFIXES):
+                return os.path.join(dirpath, filename)
+    return None
+
+
+def reference_facts(release, run_modinfo, modules_root=MODULES_ROOT):
+    """vermagic of a module shipped with the kernel release: what a module must match to load."""
+    path = shipped_module(release, modules_root)
+    if path is None:
+        return None
+    vermagic = parse_modinfo(run_modinfo(path)).get("vermagic")
+    return {"path": path, "vermagic": vermagic, "vermagic_flags": vermagic_flags(vermagic)}
+
+
 def read_build_record(path):
     """The JSON record the role writes after a successful build and install (None if absent)."""
     try:
@@ -223,6 +265,7 @@ def gather(name, release, source_dir, module_path, run_modinfo, running_release,
         "headers": {
             "path": build_dir,
             "present": os.path.isfile(os.path.join(build_dir, "Makefile")),
+            "release": headers_release(build_dir),
         },
         "loaded": loaded_facts(name, sys_module),
     }
@@ -230,6 +273,8 @@ def gather(name, release, source_dir, module_path, run_modinfo, running_release,
         facts["source"] = source_facts(source_dir)
     if module_path is not None:
         facts["installed"] = installed_facts(module_path, run_modinfo)
+        if facts["is_running_release"]:
+            facts["running_reference"] = reference_facts(release, run_modinfo, modules_root)
     if build_record is not None:
         facts["build_record"] = read_build_record(build_record)
     return facts

@@ -47,6 +47,7 @@ def test_reads_a_built_module(monkeypatch, capsys, tmp_path, check_mode):
     assert result["installed"]["vermagic_release"] == "6.1.0-28-amd64"
     assert result["source"]["kbuild_file"] == "Makefile"
     assert result["build_record"] is None
+    assert "running_reference" not in result  # not the running kernel
     assert calls == [(["/usr/sbin/modinfo", str(ko)], {"environ_update": {"LC_ALL": "C"}})]
 
 
@@ -55,6 +56,22 @@ def test_release_defaults_to_the_running_kernel(monkeypatch, capsys):
     assert result["release"] == result["running_release"] == os.uname()[2]
     assert result["is_running_release"] is True
     assert calls == []
+
+
+def test_running_kernel_without_shipped_modules_has_no_reference(monkeypatch, capsys, tmp_path):
+    """A running release with no /lib/modules/<release>/kernel (as on a kernel without modules)."""
+    running = os.uname()
+    monkeypatch.setattr(kernel_module_info.os, "uname",
+                        lambda: running[:2] + ("0.0.0-splitdriver-test",) + running[3:])
+    ko = tmp_path / "m.ko"
+    ko.write_bytes(b"ko")
+    result, calls = run_module(monkeypatch, capsys, {"name": "m", "module_path": str(ko)})
+    assert result["is_running_release"] is True
+    assert result["running_reference"] is None
+    assert result["headers"] == {"path": "/lib/modules/0.0.0-splitdriver-test/build", "present": False,
+                                 "release": None}
+    assert result["installed"]["vermagic_flags"] == "SMP preempt"
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("args, message", [

@@ -209,3 +209,96 @@ def test_gather(tmp_path, sources, sys_module):
 def test_gather_validates_first(tmp_path):
     with pytest.raises(info.KernelModuleInfoError, match="invalid kernel release"):
         info.gather("m", "../../etc", None, None, None, "6.1", modules_root=str(tmp_path))
+
+
+@pytest.mark.parametrize("vermagic, flags", [
+    ("6.1.0-28-amd64 SMP preempt mod_unload modversions ", "SMP preempt mod_unload modversions"),
+    ("6.18.44-fc-v595 SMP  preempt_dynamic\tmod_unload", "SMP preempt_dynamic mod_unload"),
+    ("6.1.0-28-amd64", ""),
+    ("", None),
+    (None, None),
+])
+def test_vermagic_flags(vermagic, flags):
+    assert info.vermagic_flags(vermagic) == flags
+
+
+@pytest.mark.parametrize("content, release", [
+    ('#define UTS_RELEASE "6.1.0-28-amd64"\n', "6.1.0-28-amd64"),
+    ('/* generated */\n#define UTS_RELEASE "6.18.44-fc-v595"\n', "6.18.44-fc-v595"),
+    ("#define UTS_VERSION 1\n", None),
+    (None, None),
+])
+def test_headers_release(tmp_path, content, release):
+    if content is not None:
+        write(str(tmp_path / "include" / "generated" / "utsrelease.h"), content)
+    assert info.headers_release(str(tmp_path)) == release
+
+
+@pytest.fixture
+def running_tree(tmp_path):
+    """/lib/modules/<running> shipping two modules, build/ pointing to the headers of another release."""
+    modules = tmp_path / "lib" / "modules"
+    kernel = modules / "6.18.1" / "kernel"
+    write(str(kernel / "fs" / "ext4" / "ext4.ko.zst"), "zst")
+    write(str(kernel / "drivers" / "xen" / "xen-evtchn.ko"), "ko")
+    write(str(kernel / "drivers" / "README"), "not a module")
+    headers = tmp_path / "usr" / "src" / "linux-headers-6.1.0-28-amd64"
+    write(str(headers / "Makefile"), "")
+    write(str(headers / "include" / "generated" / "utsrelease.h"), '#define UTS_RELEASE "6.1.0-28-amd64"\n')
+    os.symlink(str(headers), str(modules / "6.18.1" / "build"))
+    return str(modules)
+
+
+def test_shipped_module_is_the_first_in_sorted_order(running_tree, tmp_path):
+    assert info.shipped_module("6.18.1", running_tree) == os.path.join(
+        running_tree, "6.18.1", "kernel", "drivers", "xen", "xen-evtchn.ko")
+    assert info.shipped_module("6.1.0-28-amd64", running_tree) is None
+
+
+def test_reference_facts(running_tree):
+    calls = []
+
+    def run_modinfo(path):
+        calls.append(path)
+        return "name:           xen_evtchn\nvermagic:       6.18.1 SMP preempt_dynamic mod_unload \n"
+
+    facts = info.reference_facts("6.18.1", run_modinfo, running_tree)
+    assert facts == {"path": calls[0], "vermagic": "6.18.1 SMP preempt_dynamic mod_unload",
+                     "vermagic_flags": "SMP preempt_dynamic mod_unload"}
+    assert calls == [os.path.join(running_tree, "6.18.1", "kernel", "drivers", "xen", "xen-evtchn.ko")]
+    assert info.reference_facts("6.9.9", run_modinfo, running_tree) is None
+    assert len(calls) == 1
+
+
+def test_gather_for_the_running_kernel_built_against_other_headers(running_tree, tmp_path, sys_module):
+    """The mistake the role must catch: build/ of the running release holds another release's headers."""
+    ko = tmp_path / "mydeviceback.ko"
+    ko.write_bytes(b"\x7fELF")
+
+    def run_modinfo(path):
+        if path == str(ko):
+            return MODINFO
+        return "vermagic:       6.18.1 SMP preempt_dynamic mod_unload \n"
+
+    facts = info.gather("mydeviceback", "6.18.1", None, str(ko), run_modinfo, "6.18.1",
+                        modules_root=running_tree, sys_module=sys_module)
+    assert facts["headers"] == {"path": os.path.join(running_tree, "6.18.1", "build"), "present": True,
+                                "release": "6.1.0-28-amd64"}
+    assert facts["installed"]["vermagic_release"] == "6.1.0-28-amd64"
+    assert facts["installed"]["vermagic_flags"] == "SMP preempt mod_unload modversions"
+    assert facts["running_reference"]["vermagic_flags"] == "SMP preempt_dynamic mod_unload"
+
+
+def test_gather_reads_no_reference_for_another_release(running_tree, tmp_path, sys_module):
+    ko = tmp_path / "mydeviceback.ko"
+    ko.write_bytes(b"\x7fELF")
+    calls = []
+
+    def run_modinfo(path):
+        calls.append(path)
+        return MODINFO
+
+    facts = info.gather("mydeviceback", "6.18.1", None, str(ko), run_modinfo, "6.19.0",
+                        modules_root=running_tree, sys_module=sys_module)
+    assert "running_reference" not in facts
+    assert calls == [str(ko)]
