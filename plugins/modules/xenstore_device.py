@@ -134,6 +134,11 @@ options:
     description:
       - How many times a transaction that conflicted with another writer (EAGAIN) is re-run
         (read, plan and write again), with jittered exponential backoff.
+      - A connection that the daemon drops during a transaction also costs one attempt: the
+        daemon discards that transaction, the module opens a new connection and runs it again.
+        When the drop came after a commit was sent, the commit may have taken effect; the call
+        is then reported as changed, with a warning.
+      - A daemon that does not answer within O(request_timeout) is not retried.
     type: int
     default: 10
   prune_stale:
@@ -299,6 +304,8 @@ def main():
         module.fail_json(msg=exc.message, **exc.extra)
     except XenStoreError as exc:
         module.fail_json(msg=exc.message, changed=manager.committed)
+    for warning in manager.warnings:
+        module.warn(warning)
     if not module._diff:
         result.pop("diff")
     module.exit_json(**result)

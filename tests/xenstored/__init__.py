@@ -5,7 +5,7 @@
 Modules: ``protocol`` (wire constants, paths, perms), ``store`` (tree, permissions, quotas,
 transactions: what matches C xenstored is listed there), ``server`` (the selector loop,
 watches, domains, request log; what is simulated is listed there), ``seed`` (an xl host's
-nodes; ``xl`` is its command line), ``client`` (a small raw client), ``daemon`` (subprocess handle), ``peers`` (scripted
+nodes; ``xl`` is its command line), ``faults`` (fault injection), ``client`` (a small raw client), ``daemon`` (subprocess handle), ``peers`` (scripted
 driver peers).
 
 Sockets
@@ -45,7 +45,10 @@ pytest fixtures (tests/conftest.py)
     ``.count(...)`` same filters -> int; ``.clear_log()``
     ``.create_domain(domid, name)`` (introduce + xl nodes), ``.destroy_domain(domid)``
     (remove nodes, release: ``@releaseDomain``), ``.restart_domain(old, new)``,
-    ``.seed_dom0()``, ``.start()`` / ``.stop()`` / ``.cleanup()``, context manager.
+    ``.seed_dom0()``, ``.start()`` / ``.stop()`` / ``.cleanup()``, context manager;
+    fault injection (``faults.py``): ``.fault(kind, op=, in_transaction=, domid=, skip=,
+    count=)`` with kind ``eagain``/``drop``/``drop_after``/``stall``, ``.clear_faults()``,
+    ``.fault_status()``.
 """
 
 from __future__ import annotations

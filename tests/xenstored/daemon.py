@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,36 @@ class XenstoredProcess:  # pylint: disable=too-many-instance-attributes
     def client(self, domid: int | None = None, timeout: float = 10.0) -> XsClient:
         """A raw protocol client, privileged or acting as guest ``domid``."""
         return XsClient(self.socket if domid is None else self.guest_socket(domid), timeout)
+
+    # ---------------------------------------------------------------------------- faults
+    def _control(self, request: dict) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(self.socket + ".ctl")
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        reply = json.loads(data)
+        if "error" in reply:
+            raise ValueError(reply["error"])
+        return reply
+
+    def fault(self, kind: str, **filters) -> dict:
+        """Arm a fault (see ``faults.py``): ``fault("eagain", count=3)``,
+        ``fault("drop", op="WRITE", in_transaction=True)``, ``fault("stall")``..."""
+        return self._control({"arm": dict(filters, kind=kind)})
+
+    def clear_faults(self) -> dict:
+        """Disarm every fault; returns the status (``fired`` counts per kind)."""
+        return self._control({"clear": True})
+
+    def fault_status(self) -> dict:
+        """``{"armed": [...], "fired": {kind: count}}``."""
+        return self._control({"status": True})
 
     # ---------------------------------------------------------------------------- the log
     def clear_log(self) -> None:

@@ -34,6 +34,9 @@ What is simulated, because there is no hypervisor:
   apply) are dom0 and the introduced ones.
 * CONTROL (``xenstore-control``) is not implemented (ENOSYS); identical pending watch
   events are not merged (xenstored drops an identical event still queued for a client).
+* Faults can be injected from tests (``faults.py``): EAGAIN on commit, a connection dropped
+  before or after a request, a connection that stops answering. They are armed over the
+  control socket ``<main socket>.ctl`` (privileged by file permissions alone, like the rest).
 * Every request is appended to a JSON-lines request log (``--log``): ``{"conn", "domid",
   "op", "path", "tx", "rid", "result"}`` (``path`` is the canonical path, or the first
   argument for operations that take no path; ``result`` is ``OK`` or the errno). Log lines
@@ -54,6 +57,7 @@ from .protocol import (
     PERM_WRITE, XsError, atoi, format_perms, is_valid_nodename, parent_of,
     parse_perms, wire_error,
 )
+from .faults import Faults
 from .store import Caller, Node, Store, Transaction
 
 QUOTA_WATCHES = 128
@@ -72,7 +76,7 @@ class Connection:
     """One client connection (privileged on the main socket, domain N on ``.d<N>``)."""
 
     __slots__ = ("cid", "sock", "caller", "prefix", "inbuf", "out", "transactions",
-                 "next_tid", "started", "watches", "writing", "domid")
+                 "next_tid", "started", "watches", "writing", "domid", "stalled")
 
     def __init__(self, cid: int, sock, caller: Caller):
         self.cid = cid
@@ -87,6 +91,7 @@ class Connection:
         self.started = 0
         self.watches: list = []      # [path, token, relative prefix or None]
         self.writing = False
+        self.stalled = False
 
 
 class Domain:
@@ -131,6 +136,7 @@ class XenstoredServer:
         self.log_lines: list = []
         self.watch_count = 0
         self.current_path = None
+        self.faults = Faults()
         self.handlers = {
             OP["READ"]: self.op_read, OP["WRITE"]: self.op_write, OP["MKDIR"]: self.op_mkdir,
             OP["RM"]: self.op_rm, OP["DIRECTORY"]: self.op_directory,
@@ -145,13 +151,14 @@ class XenstoredServer:
             OP["IS_DOMAIN_INTRODUCED"]: self.op_is_domain_introduced,
         }
         self.main_listener = self._listen(socket_path, None)
+        self.control_listener = self._listen(socket_path + ".ctl", None, kind="control")
         self.wakeup_r, self.wakeup_w = socket.socketpair()
         self.wakeup_r.setblocking(False)
         self.wakeup_w.setblocking(False)
         self.selector.register(self.wakeup_r, selectors.EVENT_READ, ("wakeup", None))
 
     # ------------------------------------------------------------------------------ sockets
-    def _listen(self, path: str, domid: int | None):
+    def _listen(self, path: str, domid: int | None, kind: str = "listen"):
         if len(path.encode()) >= 108:
             raise ValueError("socket path too long for AF_UNIX (%d bytes): %s"
                              % (len(path.encode()), path))
@@ -163,7 +170,7 @@ class XenstoredServer:
         listener.bind(path)
         listener.listen(64)
         listener.setblocking(False)
-        self.selector.register(listener, selectors.EVENT_READ, ("listen", domid))
+        self.selector.register(listener, selectors.EVENT_READ, (kind, domid))
         return listener
 
     def guest_socket_path(self, domid: int) -> str:
@@ -240,6 +247,8 @@ class XenstoredServer:
                             self.dirty.add(data)
                     elif kind == "listen":
                         self._accept(key.fileobj, data)
+                    elif kind == "control":
+                        self._control(key.fileobj)
                     else:
                         try:
                             self.wakeup_r.recv(64)
@@ -262,10 +271,12 @@ class XenstoredServer:
         self.flush_log()
         for conn in list(self.conns.values()):
             self.close(conn)
-        paths = [self.socket_path] + [self.guest_socket_path(d) for d in self.domains]
+        paths = [self.socket_path, self.socket_path + ".ctl"]
+        paths += [self.guest_socket_path(d) for d in self.domains]
         for domain in self.domains.values():
             domain.listener.close()
         self.main_listener.close()
+        self.control_listener.close()
         if self.pid_path:
             paths.append(self.pid_path)
         for path in paths:
@@ -276,6 +287,29 @@ class XenstoredServer:
         if self.log_fd is not None:
             os.close(self.log_fd)
             self.log_fd = None
+
+    def _control(self, listener) -> None:
+        """Answer one fault-injection command (one JSON line in, one out; see faults.py)."""
+        try:
+            sock, _addr = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        with sock:
+            sock.settimeout(5)
+            data = b""
+            try:
+                while not data.endswith(b"\n"):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                try:
+                    reply = self.faults.command(json.loads(data))
+                except (ValueError, TypeError) as exc:
+                    reply = {"error": str(exc)}
+                sock.sendall(json.dumps(reply).encode() + b"\n")
+            except OSError:
+                pass
 
     def flush_log(self) -> None:
         """Write the buffered request log lines (one write call)."""
@@ -336,6 +370,11 @@ class XenstoredServer:
     def handle(self, conn: Connection, typ: int, rid: int, tid: int, payload: bytes) -> None:
         """Process one request and queue its reply (and any watch events)."""
         self.current_path = None
+        fault = None
+        if conn.stalled or self.faults.armed:
+            fault = self._fault(conn, typ, rid, tid, payload)
+            if fault in ("stall", "drop"):
+                return
         try:
             handler = self.handlers.get(typ)
             if handler is None:
@@ -367,6 +406,26 @@ class XenstoredServer:
             self.log_lines.append(
                 '{"conn":%d,"domid":%d,"op":"%s","path":%s,"tx":%d,"rid":%d,"result":"%s"}\n'
                 % (conn.cid, conn.domid, op, json.dumps(self.current_path), tid, rid, result))
+        if fault == "drop_after":
+            self.close(conn)
+
+    def _fault(self, conn: Connection, typ: int, rid: int, tid: int, payload: bytes) -> str | None:
+        """Apply an armed stall/drop fault to this request; returns its kind, if any."""
+        op = OPS[typ] if typ < len(OPS) else "UNKNOWN_%d" % typ
+        fault = "stall" if conn.stalled else self.faults.take(
+            conn.domid, op, tid, kinds=("drop", "drop_after", "stall"))
+        if fault in ("stall", "drop"):
+            if self.log_fd is not None:
+                path = payload.split(b"\0", 1)[0].decode("latin-1") if payload else None
+                self.log_lines.append(
+                    '{"conn":%d,"domid":%d,"op":"%s","path":%s,"tx":%d,"rid":%d,"result":"%s"}\n'
+                    % (conn.cid, conn.domid, op, json.dumps(path), tid, rid,
+                       "DROPPED" if fault == "drop" else "STALLED"))
+            if fault == "stall":
+                conn.stalled = True
+            else:
+                self.close(conn)
+        return fault
 
     def _path(self, conn: Connection, path: str) -> str:
         """``canonicalize()`` then ``is_valid_nodename()`` (EINVAL)."""
@@ -609,6 +668,9 @@ class XenstoredServer:
             raise XsError("ENOENT")
         del conn.transactions[tx.tid]
         conn.started -= 1
+        if arg == "T" and self.faults.armed and self.faults.take(
+                conn.domid, "TRANSACTION_END", tx.tid, kinds=("eagain",)):
+            raise XsError("EAGAIN")
         if arg == "T":
             self.store.commit(conn.caller, tx)
         return b"OK\0"

@@ -190,6 +190,8 @@ class XenStore:
         self.requests_sent = 0
         # Why pyxs's router thread stopped, when it did.
         self.router_error = None
+        # Connections opened again after one was lost (run_transaction).
+        self.reconnects = 0
 
     # Connection ------------------------------------------------------------------------
     def open(self):
@@ -211,6 +213,14 @@ class XenStore:
             sock.settimeout(self.request_timeout)
         self._client = client
         return self
+
+    def reconnect(self):
+        """Drop this connection (and whatever transaction the daemon held for it) and open a new one."""
+        self.close()
+        self._broken = False
+        self.router_error = None
+        self.reconnects += 1
+        return self.open()
 
     def close(self):
         client, self._client = self._client, None
@@ -473,32 +483,70 @@ def backoff_delay(attempt, base=0.01, cap=1.0, rand=random.random):
     return min(cap, base * (2 ** attempt)) * (0.5 + rand())
 
 
+class CommitInDoubt:
+    """Wraps a transaction's result when a commit may have taken effect unseen.
+
+    The connection was lost after a committing TRANSACTION_END left, before its reply came:
+    xenstored may have applied it. The retry then re-read the store, so ``result`` is right about
+    what is there now, but it cannot tell whether this call wrote it.
+    """
+
+    def __init__(self, result, error):
+        self.result = result
+        self.error = error
+
+
 def run_transaction(xs, body, retries, sleep=time.sleep, rand=random.random):
     """Run ``body(tx_id) -> (result, commit)`` in a transaction, re-running it on EAGAIN.
 
     The whole read → plan → write cycle lives in ``body`` so a re-run sees fresh data. With
     ``commit`` false (nothing to write, or check mode) the transaction is aborted instead.
-    ``retries`` bounds the re-runs after the first attempt.
+    ``retries`` bounds the re-runs after the first attempt. A connection lost during an attempt
+    (the daemon discards the transaction it held for it) also costs one: the connection is opened
+    again and the body re-run. A daemon that does not answer in time is not retried (that would
+    only multiply the wait): ``XenStoreTimeout`` propagates, as do the body's own errors.
+    Returns the body's result, or a ``CommitInDoubt`` wrapping it when a lost connection left an
+    earlier commit's outcome unknown.
     """
-    attempt = 0
+    attempt = conflicts = 0
+    in_doubt = None
     while True:
-        tx_id = xs.transaction_start()
+        committing = False
         try:
-            result, commit = body(tx_id)
-        except BaseException:
-            xs.abort_quietly(tx_id)
+            tx_id = xs.transaction_start()
+            try:
+                result, commit = body(tx_id)
+            except XenStoreConnectionError:
+                raise
+            except BaseException:
+                xs.abort_quietly(tx_id)
+                raise
+            committing = commit
+            if xs.transaction_end(tx_id, commit) or not commit:
+                return CommitInDoubt(result, in_doubt) if in_doubt is not None else result
+            lost = None
+            conflicts += 1
+        except XenStoreTimeout:
             raise
-        if xs.transaction_end(tx_id, commit) or not commit:
-            return result
+        except XenStoreConnectionError as exc:
+            lost = exc
+            if committing:
+                in_doubt = exc
         attempt += 1
         if attempt > retries:
+            if lost is not None:
+                raise XenStoreConnectionError(
+                    "%s; gave up after %d attempts on new connections (retries=%d)"
+                    % (lost.message, attempt, retries), op=lost.op, path=lost.path)
             raise TransactionConflict(
                 "the XenStore transaction at %s conflicted with concurrent writers (EAGAIN) %d times; "
-                "gave up after %d attempts (retries=%d)" % (xs.socket, attempt, attempt, retries),
+                "gave up after %d attempts (retries=%d)" % (xs.socket, conflicts, attempt, retries),
                 errno="EAGAIN")
         sleep(backoff_delay(attempt - 1, rand=rand))
+        if lost is not None:
+            xs.reconnect()
 
 
 __all__ = ["HAS_PYXS", "PYXS_IMPORT_ERROR", "DEFAULT_SOCKET", "XenStore", "XenStoreError",
-           "XenStoreTimeout", "XenStoreConnectionError", "TransactionConflict", "run_transaction",
+           "XenStoreTimeout", "XenStoreConnectionError", "TransactionConflict", "run_transaction", "CommitInDoubt",
            "socket_path", "backoff_delay", "check_socket"]

@@ -13,7 +13,7 @@ import time
 
 from . import plan as planner
 from . import validate
-from .client import XenStoreError, run_transaction
+from .client import CommitInDoubt, XenStoreError, run_transaction
 
 WAIT_CONDITIONS = {
     # wait option → (description, predicate on (frontend state, backend state))
@@ -139,6 +139,8 @@ class DeviceManager:
         self.specs = device_specs(params)
         # True once a transaction with writes committed: a later failure still changed things.
         self.committed = False
+        # For the module to pass on with module.warn().
+        self.warnings = []
 
     # Reading ---------------------------------------------------------------------------
     def _directories(self, paths, tx_id):
@@ -192,7 +194,16 @@ class DeviceManager:
                 self.xs.batch(plan.ops, tx_id)
                 return (devices, plan), True
             return (devices, plan), False
-        devices, plan = run_transaction(self.xs, body, self.params["retries"], sleep=self.sleep)
+        outcome = run_transaction(self.xs, body, self.params["retries"], sleep=self.sleep)
+        if isinstance(outcome, CommitInDoubt):
+            # The store now holds what was wanted; an earlier attempt's commit most likely wrote it.
+            self.committed = True
+            self.warnings.append(
+                "%s, after its commit was sent: the commit may have taken effect, so the call is "
+                "reported as changed. The store was read again on a new connection and now holds "
+                "the wanted state." % outcome.error.message)
+            outcome = outcome.result
+        devices, plan = outcome
         if plan.ops and not self.check_mode:
             self.committed = True
         return devices, plan
@@ -200,9 +211,10 @@ class DeviceManager:
     def run(self) -> dict:
         if not self.specs:
             return dict(changed=False, devices=[], removed=[], pruned=[], diff=dict(before={}, after={}))
-        if self.params["state"] == "present":
-            return self._present()
-        return self._absent()
+        result = self._present() if self.params["state"] == "present" else self._absent()
+        if self.committed:
+            result["changed"] = True
+        return result
 
     def _result(self, plan, devices_results=None):
         return dict(
@@ -336,4 +348,5 @@ class DeviceManager:
                 entry["state_after"] = states[key]
             if absent and key in pending_keys:
                 entry["action"] = "closing"
-        return DeviceError(message, changed=result["changed"], devices=result["devices"])
+        # Only what this call wrote counts: a second absent finds the handshake writes done.
+        return DeviceError(message, changed=self.committed, devices=result["devices"])

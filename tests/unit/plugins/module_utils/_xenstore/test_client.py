@@ -225,6 +225,76 @@ def test_error_in_body_aborts_and_propagates():
     assert xs.ends == [(1, "abort")]
 
 
+class LossyFake(TxFake):
+    """Loses the connection at the given (attempt, step) points; step is "body" or "end"."""
+
+    def __init__(self, losses, eagain=0):
+        super().__init__(eagain)
+        self.losses = list(losses)
+        self.attempt = 0
+        self.reconnects = 0
+        self.socket = "/run/xs"
+
+    def lose(self, step):
+        if (self.attempt, step) in self.losses:
+            raise XenStoreConnectionError("connection to XenStore at /run/xs was lost while waiting for %s" % step)
+
+    def transaction_start(self):
+        self.attempt += 1
+        return super().transaction_start()
+
+    def transaction_end(self, tx_id, commit):
+        self.ends.append((tx_id, commit))
+        self.lose("end")
+        if commit and self.eagain:
+            self.eagain -= 1
+            return False
+        return True
+
+    def reconnect(self):
+        self.reconnects += 1
+
+
+def test_lost_connection_in_the_body_reruns_on_a_new_connection():
+    xs, sleeps = LossyFake([(1, "body")]), []
+
+    def body(tx_id):
+        xs.lose("body")
+        return "result-%d" % tx_id, True
+    assert xsclient.run_transaction(xs, body, retries=3, sleep=sleeps.append, rand=lambda: 0.5) == "result-1"
+    # the first transaction died with its connection: no end was sent for it
+    assert xs.ends == [(1, True)] and xs.reconnects == 1 and sleeps == [0.01]
+
+
+def test_lost_commit_reply_is_reported_in_doubt():
+    xs = LossyFake([(1, "end")])
+    outcome = xsclient.run_transaction(xs, lambda tx: ("r%d" % tx, True), retries=3, sleep=lambda _: None)
+    assert isinstance(outcome, xsclient.CommitInDoubt)
+    assert outcome.result == "r2" and "was lost while waiting for end" in outcome.error.message
+
+
+def test_lost_abort_reply_is_not_in_doubt():
+    xs = LossyFake([(1, "end")])
+    assert xsclient.run_transaction(xs, lambda tx: ("r", False), retries=3, sleep=lambda _: None) == "r"
+
+
+def test_lost_connections_give_up_after_retries():
+    xs = LossyFake([(1, "end"), (2, "end"), (3, "end")])
+    with pytest.raises(XenStoreConnectionError, match=r"was lost while waiting for end; gave up after 3 attempts on new connections \(retries=2\)"):
+        xsclient.run_transaction(xs, lambda tx: (None, True), retries=2, sleep=lambda _: None)
+    assert xs.reconnects == 2
+
+
+def test_timeouts_are_not_retried():
+    xs = LossyFake([])
+
+    def body(tx_id):
+        raise XenStoreTimeout("XenStore at /run/xs did not answer READ /x within 1 s (request_timeout)")
+    with pytest.raises(XenStoreTimeout):
+        xsclient.run_transaction(xs, body, retries=5, sleep=lambda _: None)
+    assert xs.reconnects == 0 and xs.ends == [(1, "abort")]
+
+
 @pytest.mark.parametrize("attempt, rand, delay", [
     (0, 0.5, 0.01), (1, 0.5, 0.02), (3, 0.5, 0.08), (3, 0.0, 0.04), (3, 0.999, 0.11992), (20, 0.5, 1.0), (20, 0.0, 0.5),
 ])
