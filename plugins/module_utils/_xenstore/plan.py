@@ -149,10 +149,11 @@ def make_device(spec: dict, domains: dict) -> Device:
     backend = validate.check_domid(spec.get("backend_domid", 0), "backend_domid")
     if backend not in domains:
         raise validate.ValidationError(
-            "backend domain %d does not exist (no %s)" % (backend, domain_path(backend)))
+            "backend_domid: backend domain %d does not exist (no %s)" % (backend, domain_path(backend)))
     if frontend == backend:
         raise validate.ValidationError(
-            "frontend and backend are the same domain (%d): a split driver needs two domains" % frontend)
+            "frontend and backend are the same domain (%d): a split driver needs two domains "
+            "(frontend and backend_domid must differ)" % frontend)
     devid = validate.check_devid(spec.get("devid", 0))
     devtype = validate.check_type(spec.get("type"), frontend, devid)
     fe_entries = validate.check_entries(spec.get("frontend_entries"), "frontend_entries",
@@ -171,12 +172,21 @@ def make_device(spec: dict, domains: dict) -> Device:
 
 
 def frontend_is_name(frontend) -> bool:
-    """True when ``frontend`` must be looked up by name (not an int, not all digits)."""
+    """True when ``frontend`` must be looked up by name (not an int, not an integer string).
+
+    A signed integer string (``"-1"``) is a domid too, so that it is rejected as out of range
+    rather than looked up as a name no domain has.
+    """
     if isinstance(frontend, bool):
         return False
     if isinstance(frontend, int):
         return False
-    return not (isinstance(frontend, str) and frontend.strip().isdigit())
+    if not isinstance(frontend, str):
+        return True
+    digits = frontend.strip()
+    if digits[:1] in ("+", "-"):
+        digits = digits[1:]
+    return not digits.isdigit()
 
 
 def resolve_frontend(frontend, domains: dict):
@@ -192,10 +202,12 @@ def resolve_frontend(frontend, domains: dict):
     name = validate.check_domain_name(frontend)
     matches = sorted(domid for domid, dom_name in domains.items() if dom_name == name)
     if not matches:
-        raise validate.ValidationError("no domain is named %r (looked up in /local/domain/*/name)" % name)
+        raise validate.ValidationError(
+            "frontend: no domain is named %r (looked up in /local/domain/*/name)" % name)
     if len(matches) > 1:
         raise validate.ValidationError(
-            "domain name %r is ambiguous: domains %s all have it" % (name, ", ".join(str(m) for m in matches)))
+            "frontend: domain name %r is ambiguous: domains %s all have it; give the domid instead"
+            % (name, ", ".join(str(m) for m in matches)))
     return matches[0], name
 
 

@@ -63,20 +63,24 @@ def check_value(path: str, value: str) -> str:
     """Validate a value to be written at ``path``: printable ASCII, fits one request."""
     if not isinstance(value, str):
         raise ValidationError("value for %s must be a string, got %r" % (path, value))
-    for index, char in enumerate(value if not _PRINTABLE.match(value) else ""):
-        if not " " <= char <= "~":
-            raise ValidationError(
-                "value for %s must be printable ASCII: character %r at offset %d is not"
-                % (path, char, index))
-    if len(value) > XENSTORE_VALUE_MAX:
-        raise ValidationError("value for %s is %d bytes long, more than the limit of %d bytes"
-                              % (path, len(value), XENSTORE_VALUE_MAX))
+    _check_text(value, "value for %s" % path)
     # WRITE payload: path NUL value.
     if len(path) + 1 + len(value) > XENSTORE_PAYLOAD_MAX:
         raise ValidationError(
             "value for %s is too long for one XenStore request (%d bytes of path and value, limit %d)"
             % (path, len(path) + 1 + len(value), XENSTORE_PAYLOAD_MAX))
     return value
+
+
+def _check_text(value: str, what: str) -> None:
+    """``value`` is printable ASCII and at most XENSTORE_VALUE_MAX bytes; ``what`` names it."""
+    for index, char in enumerate(value if not _PRINTABLE.match(value) else ""):
+        if not " " <= char <= "~":
+            raise ValidationError(
+                "%s must be printable ASCII: character %r at offset %d is not" % (what, char, index))
+    if len(value) > XENSTORE_VALUE_MAX:
+        raise ValidationError("%s is %d bytes long, more than the limit of %d bytes"
+                              % (what, len(value), XENSTORE_VALUE_MAX))
 
 
 def parse_perms(perms) -> list:
@@ -140,7 +144,8 @@ def check_domain_name(name) -> str:
 
 
 def check_entries(entries, which: str, protocol_keys) -> dict:
-    """Validate extra device keys: plain relative names, no protocol key, printable values.
+    """Validate extra device keys: plain relative names, no protocol key, printable ASCII
+    values of at most XENSTORE_VALUE_MAX bytes (the message names the option and the key).
 
     Returns a new dict with every value as a string (integers are accepted and converted).
     """
@@ -162,4 +167,5 @@ def check_entries(entries, which: str, protocol_keys) -> dict:
             raise ValidationError(
                 "%s value for key %r must be a string or an integer, got %r" % (which, key, value))
         result[key] = str(value)
+        _check_text(result[key], "%s value for key %r" % (which, key))
     return result

@@ -263,11 +263,13 @@ def test_make_device(spec, expected):
 
 @pytest.mark.parametrize("spec, message", [
     (dict(type="t", frontend="9"), r"frontend domain 9 does not exist \(no /local/domain/9\)"),
-    (dict(type="t", frontend="nosuch"), "no domain is named 'nosuch'"),
-    (dict(type="t", frontend="dup"), "domain name 'dup' is ambiguous: domains 3, 4"),
-    (dict(type="t", frontend="0"), "frontend and backend are the same domain"),
+    (dict(type="t", frontend="nosuch"), "^frontend: no domain is named 'nosuch'"),
+    (dict(type="t", frontend="dup"), "^frontend: domain name 'dup' is ambiguous: domains 3, 4 all have it; give the domid"),
+    (dict(type="t", frontend="0"), r"frontend and backend are the same domain \(0\).*frontend and backend_domid must differ"),
     (dict(type="t", frontend="1", backend_domid=1), "same domain"),
-    (dict(type="t", frontend="1", backend_domid=8), "backend domain 8 does not exist"),
+    (dict(type="t", frontend="1", backend_domid=8), r"^backend_domid: backend domain 8 does not exist \(no /local/domain/8\)"),
+    (dict(type="t", frontend="-1"), "frontend must be a domain id between 0 and 32751, got -1"),
+    (dict(type="t", frontend=" +9 "), "frontend domain 9 does not exist"),
     (dict(type="t", frontend=""), "frontend must be a domain id or a domain name"),
     (dict(type="t.x", frontend="1"), "characters outside"),
     (dict(type="averyveryverylongtype", frontend="1"), "Linux allows at most 19"),
@@ -278,6 +280,14 @@ def test_make_device(spec, expected):
 def test_make_device_rejects(spec, message):
     with pytest.raises(ValidationError, match=message):
         planner.make_device(spec, DOMAINS)
+
+
+@pytest.mark.parametrize("frontend, is_name", [
+    (1, False), ("1", False), (" 12 ", False), ("-1", False), ("+3", False), (True, False),
+    ("domu1", True), ("-", True), ("1a", True), ("1.5", True), ("", True), (["1"], True),
+])
+def test_frontend_is_name(frontend, is_name):
+    assert planner.frontend_is_name(frontend) is is_name
 
 
 def test_duplicates_after_name_resolution():

@@ -135,6 +135,10 @@ def test_check_entries_accepts(entries, expected):
     ({"frontend-id": "1"}, "collides"),
     ({"flag": True}, "must be a string or an integer"),
     ({"list": [1]}, "must be a string or an integer"),
+    ({"mode": "r\nw"}, r"^backend_entries value for key 'mode' must be printable ASCII: character '\\n' at offset 1"),
+    ({"mode": "\x01"}, r"value for key 'mode' must be printable ASCII: character '\\x01' at offset 0"),
+    ({"name": "caf\u00e9"}, r"backend_entries value for key 'name' must be printable ASCII: character '\u00e9'"),
+    ({"big": "x" * 2049}, "^backend_entries value for key 'big' is 2049 bytes long, more than the limit of 2048"),
     (["mode"], "must be a dictionary"),
 ])
 def test_check_entries_rejects(entries, message):
