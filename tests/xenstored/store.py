@@ -22,8 +22,9 @@ Pure data structure, no I/O. It follows Xen 4.17's C xenstored
   from them.
 * Transactions (``xenstored_transaction.c``): reads see the transaction's own changes and
   otherwise the live tree; every node the transaction looked at (a write or a child-list
-  change reads the node first) remembers its generation, and the commit fails with EAGAIN
-  only if one of those nodes changed (or appeared, or vanished) meanwhile. Watch events of
+  change reads the node first; a request on a missing node reads its ancestors up to an
+  existing one) remembers its generation, and the commit fails with EAGAIN only if one of
+  those nodes changed (or appeared, or vanished) meanwhile. Watch events of
   a transaction are queued and fire at commit.
 
 Watch events are reported to the caller (the server) as ``(path, exact, node, old_perms,
@@ -165,9 +166,11 @@ class Store:
             err = "EACCES"
         else:
             err = "ENOENT"
+        # errno_from_parents() reads the ancestors up to an existing one for every caller,
+        # privileged too: in a transaction they are recorded like any read.
+        ancestor = self._nearest_ancestor(tx, path)
         if who.priv:
             raise XsError(err)
-        ancestor = self._nearest_ancestor(tx, path)
         raise XsError(err if self.perm_for(who, ancestor) & perm else "EACCES")
 
     def _put(self, who: Caller, tx, path: str, node: Node, check_size: bool = True) -> None:
