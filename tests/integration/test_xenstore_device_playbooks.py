@@ -378,4 +378,3 @@ def test_wait_connected_with_handshake_peers_and_initwait_timeout(tmp_path, xens
     assert orphan["failed"] and orphan["changed"]
     assert orphan["msg"].startswith("timed out after 1 s (timeout) waiting for the backend to reach InitWait (2)")
     assert "frontend state 1 (Initialising), backend state 1 (Initialising)" in orphan["msg"]
-

@@ -28,12 +28,13 @@ DOMID_MAX = 0x7FEF
 FRONTEND_PROTOCOL_KEYS = ("backend", "backend-id", "state")
 BACKEND_PROTOCOL_KEYS = ("frontend", "frontend-id", "online", "state")
 
-_PRINTABLE = re.compile(r"^[ -~]*$")
-_PATH_CHARS = re.compile(r"^[A-Za-z0-9/_@-]+$")
-_PERM = re.compile(r"^[nrwb](\d+)$")
-_TYPE = re.compile(r"^[A-Za-z0-9_-]+$")
-_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_@-]*$")
-_DOMAIN_NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
+# Anchored with \Z, not $: "$" also matches before a trailing newline ("mydevice\n").
+_PRINTABLE = re.compile(r"^[ -~]*\Z")
+_PATH_CHARS = re.compile(r"^[A-Za-z0-9/_@-]+\Z")
+_PERM = re.compile(r"^[nrwb]([0-9]+)\Z")
+_TYPE = re.compile(r"^[A-Za-z0-9_-]+\Z")
+_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_@-]*\Z")
+_DOMAIN_NAME = re.compile(r"^[^\x00-\x1f\x7f]+\Z")
 
 
 class ValidationError(ValueError):

@@ -25,6 +25,7 @@ def test_check_path_accepts(path):
     ("/local/domain.0", "characters outside"),
     ("/local//domain", "contains '//'"),
     ("/local/domain/", "must not end with '/'"),
+    ("/local/domain\n", "characters outside"),  # "$" would match before the newline
     ("/" + "a" * 3072, "more than the limit of 3072"),
 ])
 def test_check_path_rejects(path, message):
@@ -41,6 +42,8 @@ def test_check_value_accepts(value):
     ("/a/b", "tab\there", r"printable ASCII: character '\\t' at offset 3"),
     ("/a/b", "caf\u00e9", r"printable ASCII: character '\u00e9' at offset 3"),
     ("/a/b", "nul\x00", "printable ASCII"),
+    ("/a/b", "trailing\n", r"printable ASCII: character '\\n' at offset 8"),
+    ("/a/b", "\n", r"character '\\n' at offset 0"),
     ("/a/b", "x" * 2049, "2049 bytes long, more than the limit of 2048"),
     ("/" + "p" * 2100, "x" * 2000, "too long for one XenStore request"),
     ("/a/b", 5, "must be a string"),
@@ -68,6 +71,8 @@ def test_parse_perms_accepts(perms, expected):
     ("r-1", "is invalid"),
     ("n1,", "permission entry '' is invalid"),
     ("n99999", "between 0 and 32751"),
+    (["n1", "r0\n"], r"permission entry 'r0\\n' is invalid"),
+    ("r\u0663", "is invalid"),  # a non-ASCII digit
     (5, "must be a list"),
 ])
 def test_parse_perms_rejects(perms, message):
@@ -104,6 +109,7 @@ def test_check_domid(domid, ok):
     ("mydevice", 1, 2 ** 31 - 1, "backend bus id 'mydevice-1-2147483647' is 21 characters"),
     ("my.device", 1, 0, "characters outside"),
     ("my/device", 1, 0, "characters outside"),
+    ("mydevice\n", 1, 0, "characters outside"),
     ("", 1, 0, "non-empty string"),
     (None, 1, 0, "non-empty string"),
 ])
@@ -130,6 +136,8 @@ def test_check_entries_accepts(entries, expected):
     ({"@special": "x"}, "is not a plain relative name"),
     ({"": "x"}, "is not a plain relative name"),
     ({"a.b": "x"}, "is not a plain relative name"),
+    ({"k\n": "x"}, "is not a plain relative name"),
+    ({"k": "x\n"}, r"value for key 'k' must be printable ASCII: character '\\n' at offset 1"),
     ({"state": "4"}, "key 'state' collides with a key the module manages"),
     ({"online": "1"}, "key 'online' collides"),
     ({"frontend-id": "1"}, "collides"),
@@ -150,3 +158,12 @@ def test_frontend_protocol_keys_collide():
     for key in ("backend", "backend-id", "state"):
         with pytest.raises(ValidationError, match="frontend_entries key '%s' collides" % key):
             validate.check_entries({key: "x"}, "frontend_entries", validate.FRONTEND_PROTOCOL_KEYS)
+
+
+@pytest.mark.parametrize("name, ok", [("guest1", True), ("my guest", True), ("guest1\n", False), ("", False), (1, False)])
+def test_check_domain_name(name, ok):
+    if ok:
+        assert validate.check_domain_name(name) == name
+    else:
+        with pytest.raises(ValidationError, match="is neither a domain id nor a valid domain name"):
+            validate.check_domain_name(name)
