@@ -16,13 +16,14 @@ and requests per module run (one connection each).
 from __future__ import annotations
 
 import collections
+import fcntl
 import re
 import threading
 import time
 
 import pytest
 
-# pylint: disable-next=import-error  (a sibling test module: pytest puts this directory on sys.path)
+# The playbook tests' helpers (pytest puts this directory on sys.path).
 from test_xenstore_device_playbooks import (
     LIBXL_BACKEND, LIBXL_FRONTEND, MANAGED_PYTHON, MODULE, VENV_PYTHON, WRITE_OPS, ops,
     per_connection, run_playbook, xenstore,
@@ -169,44 +170,44 @@ def run_concurrently(tmp_path, daemon, plays, together=True, dump=True):
     """Start one ``ansible-playbook`` per task list at the same moment (a thread each waits
     for its process, bounded by run_playbook()) and wait for all; returns (runs, wall time).
 
-    ``together``: every play first reports that it is ready and waits for a go file, created
-    once all are ready, so that their module runs start within about a second (ansible-playbook
-    start-up alone spreads them over many seconds on a busy machine).
+    ``together``: each play first says it is ready and blocks on a lock this function holds,
+    released once all are ready, so that their module runs start together (ansible-playbook
+    start-up alone spreads them over seconds on a busy machine).
     """
     barrier = threading.Barrier(len(plays))
     outcomes = [None] * len(plays)
-    go = tmp_path / "go"
-    go.unlink(missing_ok=True)
     workdirs = [tmp_path / ("controller%d" % index) for index in range(len(plays))]
+    # Held (exclusive) until every controller waits for it (shared); closed by "with gate".
+    gate = open(tmp_path / "gate.lock", "wb")  # pylint: disable=consider-using-with
+    fcntl.flock(gate, fcntl.LOCK_EX)
 
     def controller(index, tasks):
         workdir = workdirs[index]
         workdir.mkdir(exist_ok=True)
         (workdir / "ready").unlink(missing_ok=True)
         if together:
-            tasks = [{"name": "ready", "ansible.builtin.file": {"path": str(workdir / "ready"), "state": "touch",
-                                                               "mode": "0600"}},
-                     {"name": "go", "ansible.builtin.wait_for": {"path": str(go), "timeout": BATCH_TIMEOUT,
-                                                                 "sleep": 1}}] + tasks
+            wait = "touch %s && exec flock --shared %s true" % (workdir / "ready", gate.name)
+            tasks = [{"name": "wait for the others", "ansible.builtin.command": {"argv": ["sh", "-c", wait]},
+                      "changed_when": False}] + tasks
         python = MANAGED_PYTHON if index % 2 == 0 else VENV_PYTHON
         try:
             barrier.wait(60)
             outcomes[index] = run_playbook(workdir, daemon, tasks, python=python, dump=dump)
-        except BaseException as exc:  # pylint: disable=broad-exception-caught  (reported below)
-            outcomes[index] = exc
+        except BaseException as exc:  # pylint: disable=broad-exception-caught
+            outcomes[index] = exc  # reported by the main thread
 
     threads = [threading.Thread(target=controller, args=(index, tasks), daemon=True)
                for index, tasks in enumerate(plays)]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
     deadline = started + BATCH_TIMEOUT
-    if together:
-        while not all((workdir / "ready").exists() for workdir in workdirs):
-            if time.monotonic() > deadline or not any(thread.is_alive() for thread in threads):
+    with gate:
+        for thread in threads:
+            thread.start()
+        while together and not all((workdir / "ready").exists() for workdir in workdirs):
+            if time.monotonic() > deadline or not all(thread.is_alive() for thread in threads):
                 break
-            time.sleep(0.1)
-        go.touch()
+            time.sleep(0.05)
+        time.sleep(0.2)  # the last one reaches its flock
     for thread in threads:
         thread.join(max(deadline - time.monotonic(), 0))
     wall = time.monotonic() - started
@@ -274,6 +275,7 @@ def tally(daemon, wall):
 
 
 def report(capsys, label, figures):
+    """Print a batch's figures on the terminal, even when pytest captures output."""
     with capsys.disabled():
         print("\n%s: %s" % (label, ", ".join(
             "%s=%s" % (key, value) for key, value in figures.items() if key != "committed_writes")))
@@ -412,10 +414,10 @@ def test_concurrent_removal_and_creation(tmp_path, xl_host, backend_peer, capsys
 
     counts = actions(runs)
     assert counts["created"] == len(created) and "repaired" not in counts
-    removals = collections.Counter(
-        (d["type"], d["frontend"], d["devid"]) for run in runs[:4] for result in run.results.values()
-        for d in result["devices"] if d["action"] == "removed")
-    assert set(removals) == {(dev.type, dev.frontend, dev.devid) for dev in removed}
+    # every removed device was reported removed by at least one of the controllers removing it
+    removals = {(d["type"], d["frontend"], d["devid"]) for run in runs[:4] for result in run.results.values()
+                for d in result["devices"] if d["action"] == "removed"}
+    assert removals == {(dev.type, dev.frontend, dev.devid) for dev in removed}
     assert figures["started"] == figures["commits"] + figures["aborts"] + figures["eagain"]
     assert figures["writes_outside"] == 0
     committed_mkdirs = collections.Counter(e["path"] for e in figures["committed_writes"] if e["op"] == "MKDIR")
