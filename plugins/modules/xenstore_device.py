@@ -134,7 +134,7 @@ options:
     description:
       - How many times a transaction that conflicted with another writer (EAGAIN) is re-run
         (read, plan and write again), with jittered exponential backoff.
-      - A connection that the daemon drops during a transaction also costs one attempt: the
+      - A connection that the daemon drops during a transaction also costs one attempt; the
         daemon discards that transaction, the module opens a new connection and runs it again.
         When the drop came after a commit was sent, the commit may have taken effect; the call
         is then reported as changed, with a warning.
