@@ -32,8 +32,9 @@ DEVICE_KEYS = frozenset(("type", "devid", "devids", "backend", "frontend_entries
 DEVID_MAX = 2**31 - 1
 # Xen domain names as xl accepts them are free-form, but the ones we pass on must at least be
 # printable ASCII without spaces at the ends; the module does the XenStore-level validation.
-_NAME_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
-_TYPE_RE = re.compile(r"^[A-Za-z0-9_@-]+$")
+_NAME_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?\Z")
+# What xenstore_device accepts (validate._TYPE): one path component of these characters.
+_TYPE_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
 
 class FleetError(ValueError):

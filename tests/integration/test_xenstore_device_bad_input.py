@@ -54,7 +54,8 @@ CASES = [
     bad("type-trailing-newline", device(type="mydevice\n"), "type", "type 'mydevice\\n' contains characters outside"),
     bad("type-empty", device(type=""), "type", "type must be a non-empty string"),
     bad("type-busid-20", device(type="t" * 16), "type", "the backend bus id 'tttttttttttttttt-1-0' is 20 characters"),
-    bad("type-busid-20-by-name", device("guest1", type="t" * 16), "type", "is 20 characters, Linux allows at most 19"),
+    bad("type-busid-20-by-name", device("guest1", type="t" * 16), "type",
+        "the backend bus id tttttttttttttttt-<domid of guest1>-0 has at least 20 characters, Linux allows at most 19"),
     bad("type-busid-20-by-devid", device(type="t" * 7, devid=2 ** 31 - 1), "type",
         "the backend bus id 'ttttttt-1-2147483647' is 20 characters"),
     bad("type-busid-20-after-lookup", device("tenth", type="t" * 15), "type",
@@ -167,8 +168,10 @@ CASES = [
         "socket {file} is not a Unix socket (it is a regular file)"),
     bad("socket-directory", dict(device(), socket="{directory}"), "socket",
         "socket {directory} is not a Unix socket (it is a directory)"),
-    # names the path but not the option: see the client's connection error
-    bad("socket-not-listening", dict(device(), socket="{stale}"), "{stale}", "cannot connect to XenStore at {stale}"),
+    # a socket file left behind by a stopped daemon
+    bad("socket-not-listening", dict(device(), socket="{stale}"), "{stale}",
+        "cannot connect to XenStore at {stale}: nothing listens on this socket (connection refused); "
+        "is xenstored running on this host?"),
 ]
 
 

@@ -204,6 +204,11 @@ class XenStore:
         try:
             client.connect()
         except (_PyXSError, OSError) as exc:
+            if "Connection refused" in str(exc):
+                # A socket file left by a daemon that stopped: say so rather than pyxs's tuple.
+                raise XenStoreConnectionError(
+                    "cannot connect to XenStore at %s: nothing listens on this socket (connection refused); "
+                    "is xenstored running on this host?" % self.socket)
             raise XenStoreConnectionError(
                 "cannot connect to XenStore at %s: %s" % (self.socket, exc))
         transport = getattr(client.router.connection, "transport", None)

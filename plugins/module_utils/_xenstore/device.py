@@ -115,7 +115,7 @@ def precheck(params, specs) -> None:
             if planner.frontend_is_name(frontend):
                 validate.check_domain_name(frontend)
                 # The longest domid a name can resolve to bounds the bus id length.
-                validate.check_type(spec["type"], 0, devid)
+                validate.check_type(spec["type"], 0, devid, frontend_name=frontend)
             else:
                 spec["frontend"] = validate.check_domid(int(str(frontend).strip()), "frontend")
                 validate.check_type(spec["type"], spec["frontend"], devid)

@@ -99,7 +99,7 @@ BAD_INPUTS = [
     (dict(type="mydevice", frontend="1", backend_domid=8), "backend domain 8 does not exist", True),
     (dict(type="my.device", frontend="1"), "type 'my.device' contains characters outside", False),
     (dict(type="averyveryverylongtype", frontend="1"), "backend bus id 'averyveryverylongtype-1-0' is 25 characters", False),
-    (dict(type="abcdefghijklmnop", frontend="domu1"), "is 20 characters", False),
+    (dict(type="abcdefghijklmnop", frontend="domu1"), "abcdefghijklmnop-<domid of domu1>-0 has at least 20 characters", False),
     (dict(type="mydevice", frontend="1", devid=-1), "devid -1 is out of range", False),
     (dict(type="mydevice", frontend="1", devid=2 ** 31), "devid 2147483648 is out of range", False),
     (dict(type="mydevice", frontend="40000"), "frontend must be a domain id between 0 and 32751", False),

@@ -133,7 +133,8 @@ def test_socket_nobody_listens_on(tmp_path):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(path)
     sock.close()  # the socket file stays, nobody listens: a stale socket of a stopped daemon
-    with pytest.raises(XenStoreConnectionError, match="cannot connect to XenStore at %s" % path):
+    with pytest.raises(XenStoreConnectionError, match="cannot connect to XenStore at %s: nothing listens on this socket "
+                       r"\(connection refused\); is xenstored running on this host\?" % path):
         XenStore(path).open()
 
 

@@ -121,6 +121,13 @@ def test_check_type(devtype, frontend, devid, message):
             validate.check_type(devtype, frontend, devid)
 
 
+def test_check_type_of_a_frontend_given_by_name_speaks_of_the_shortest_bus_id():
+    assert validate.check_type("t" * 15, 0, 1, frontend_name="web1") == "t" * 15
+    with pytest.raises(ValidationError, match=r"^type 'tttttttttttttttt' is too long: the backend bus id "
+                       r"tttttttttttttttt-<domid of web1>-0 has at least 20 characters, Linux allows at most 19"):
+        validate.check_type("t" * 16, 0, 0, frontend_name="web1")
+
+
 @pytest.mark.parametrize("entries, expected", [
     (None, {}),
     ({}, {}),
