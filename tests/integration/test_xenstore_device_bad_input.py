@@ -244,6 +244,7 @@ def test_bad_input(bad_input_run, case_id, args, field, fragment, connects):
         log = bad_input_run.by_case[case_id]
         # one transaction, aborted: the read phase only, no write of any kind
         assert [e["op"] for e in log if e["op"].startswith("TRANSACTION")] == ["TRANSACTION_START", "TRANSACTION_END"], log
+        assert [e["path"] for e in log if e["op"] == "TRANSACTION_END"] == ["F"], log  # aborted, not committed
         assert ops(log, WRITE_OPS) == [], log
 
 

@@ -55,7 +55,7 @@ def committed_writes(daemon):
     """Write requests of transactions that committed (per connection and transaction id)."""
     entries = daemon.requests()
     committed = {(e["conn"], e["tx"]) for e in entries
-                 if e["op"] == "TRANSACTION_END" and e["result"] == "OK" and e["tx"]}
+                 if e["op"] == "TRANSACTION_END" and e["path"] == "T" and e["result"] == "OK"}
     return [e for e in ops(entries, WRITE_OPS) if (e["conn"], e["tx"]) in committed]
 
 

@@ -39,7 +39,8 @@ What is simulated, because there is no hypervisor:
   control socket ``<main socket>.ctl`` (privileged by file permissions alone, like the rest).
 * Every request is appended to a JSON-lines request log (``--log``): ``{"conn", "domid",
   "op", "path", "tx", "rid", "result"}`` (``path`` is the canonical path, or the first
-  argument for operations that take no path; ``result`` is ``OK`` or the errno). Log lines
+  argument for operations that take no path, e.g. ``T`` (commit) or ``F`` (abort) for
+  TRANSACTION_END; ``result`` is ``OK`` or the errno). Log lines
   of a batch of requests are written before the replies are sent, so a client that has a
   reply always finds its request in the log.
 """
@@ -662,6 +663,7 @@ class XenstoredServer:
     def op_transaction_end(self, conn, tx, payload):
         """XS_TRANSACTION_END "T" (commit, EAGAIN on conflict) or "F" (abort)."""
         arg = _onearg(payload) if payload else None
+        self.current_path = arg
         if arg not in ("T", "F"):
             raise XsError("EINVAL")
         if tx is None:
