@@ -70,6 +70,7 @@ lab-status:
 # Not a pass/fail test: prints the timing table of benchmarks/README.md.
 bench: collection-link
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/contention.py
 
 clean:
 	rm -rf .ansible .pytest_cache tests/output
