@@ -17,6 +17,10 @@ the nearest existing ancestor (``errno_from_parents()``), EACCES otherwise, so a
 even learn whether another guest's node exists. ``do_rm()`` and ``do_write()`` need write
 access to the node itself (to the nearest ancestor for a new node), ``do_set_perms()`` write
 access and ownership, and an unprivileged owner may not give a node away (EPERM).
+
+Debian 12's dom0 runs oxenstored instead (``tools/ocaml/xenstored/store.ml``): the same
+grants and refusals, but a missing node is ENOENT whatever its parent's perms, and an owner
+change is EACCES. The real-Xen lab proof (lab/playbooks/proof.yml) shows those answers.
 """
 
 from __future__ import annotations
@@ -42,8 +46,8 @@ BE2N = "/local/domain/4/backend/mynet/2/0"
 # (frontend dir, backend dir, frontend domid, backend domid) of each device
 DEVICES = ((FE1, BE1, 1, 0), (FE2, BE2, 2, 0), (FE2N, BE2N, 2, DRIVER_DOMAIN))
 # do_set_perms() refuses an unprivileged owner change with EPERM. Xen 4.17's xs_wire.h lists
-# EPERM in xsd_errors (commit 8d57812839), so 4.17 sends EPERM (the lab proof shows it); the
-# test daemon sends it as EINVAL, as xenstored before 4.17 did (see xenstored/protocol.py).
+# EPERM in xsd_errors (commit 8d57812839), so C xenstored 4.17 sends EPERM (oxenstored:
+# EACCES); the test daemon sends it as EINVAL, as xenstored before 4.17 did (xenstored/protocol.py).
 OWNER_CHANGE_ERRNO = "EINVAL"
 # `xenstore-ls -f -p` line: full path, value, padding, perms
 LS_LINE = re.compile(r'^(/\S*) = "(.*)"[ .]*\(([^()]*)\)$')
