@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """How much do concurrent controllers contend? (``make bench`` runs it after bench.py.)
@@ -75,7 +74,7 @@ def one_round(controllers: int, retries: int, per_guest: int) -> dict:
                  for i in range(controllers)]
         for proc in procs:
             proc.start()
-        outcomes = [results.get(timeout=300) for _ in procs]
+        outcomes = [results.get(timeout=300) for dummy in procs]
         for proc in procs:
             proc.join(60)
         log = daemon.requests()
@@ -106,7 +105,7 @@ def main() -> int:
           "| gave up | created / wanted | slowest controller |")
     print("|---:|---|---|---:|---:|---|---:|")
     for retries in (int(value) for value in args.retries.split(",")):
-        rounds = [one_round(args.controllers, retries, args.per_guest) for _ in range(args.rounds)]
+        rounds = [one_round(args.controllers, retries, args.per_guest) for dummy in range(args.rounds)]
         print("| %d | %s | %s | %d | %d | %s | %.2f s |" % (
             retries,
             " ".join(str(r["eagain"]) for r in rounds),
