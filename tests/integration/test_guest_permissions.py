@@ -47,8 +47,8 @@ BE2N = "/local/domain/4/backend/mynet/2/0"
 DEVICES = ((FE1, BE1, 1, 0), (FE2, BE2, 2, 0), (FE2N, BE2N, 2, DRIVER_DOMAIN))
 # do_set_perms() refuses an unprivileged owner change with EPERM. Xen 4.17's xs_wire.h lists
 # EPERM in xsd_errors (commit 8d57812839), so C xenstored 4.17 sends EPERM (oxenstored:
-# EACCES); the test daemon sends it as EINVAL, as xenstored before 4.17 did (xenstored/protocol.py).
-OWNER_CHANGE_ERRNO = "EINVAL"
+# EACCES); so does the test daemon (xenstored/protocol.py).
+OWNER_CHANGE_ERRNO = "EPERM"
 # `xenstore-ls -f -p` line: full path, value, padding, perms
 LS_LINE = re.compile(r'^(/\S*) = "(.*)"[ .]*\(([^()]*)\)$')
 

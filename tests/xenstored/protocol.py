@@ -8,8 +8,9 @@ Everything here matches Xen 4.17 (``xen/include/public/io/xs_wire.h``,
 * header ``{u32 type, u32 req_id, u32 tx_id, u32 len}`` in host byte order, payload at most
   4096 bytes (``XENSTORE_PAYLOAD_MAX``);
 * errors travel as an ``ERROR`` reply whose payload is the errno name and a NUL; an errno
-  that is not in ``xsd_errors`` (EPERM from SET_PERMS) goes out as ``EINVAL``, like
-  ``send_error()`` does;
+  that is not in ``xsd_errors`` goes out as ``EINVAL``, like ``send_error()`` does (EPERM,
+  which SET_PERMS answers a guest that gives a node away, is in the table since 4.17: Debian's
+  libxenstore 4.17 has it);
 * a valid node name starts with ``/``, has no ``//``, no trailing ``/`` (except ``/``),
   only ``A-Za-z0-9-/_@`` and at most 2048 characters below ``/local/domain/<id>/``
   (``is_valid_nodename()``);
@@ -43,7 +44,7 @@ OP["DEBUG"] = OP["CONTROL"]
 # struct xsd_errors, in order: the first entry (EINVAL) is the fallback.
 ERRORS = (
     "EINVAL", "EACCES", "EEXIST", "EISDIR", "ENOENT", "ENOMEM", "ENOSPC", "EIO",
-    "ENOTEMPTY", "ENOSYS", "EROFS", "EBUSY", "EAGAIN", "EISCONN", "E2BIG",
+    "ENOTEMPTY", "ENOSYS", "EROFS", "EBUSY", "EAGAIN", "EISCONN", "E2BIG", "EPERM",
 )
 
 PERM_NONE = 0
