@@ -112,6 +112,11 @@ def _onearg(payload: bytes) -> str:
     return payload[:-1].decode("latin-1")
 
 
+def _op_name(typ: int) -> str:
+    """The request's operation name, as the request log and fault filters spell it."""
+    return OPS[typ] if typ < len(OPS) else "UNKNOWN_%d" % typ
+
+
 def _strings(payload: bytes) -> list:
     """The NUL-terminated strings of a payload (a trailing unterminated part is dropped)."""
     return [part.decode("latin-1") for part in payload.split(b"\0")[:-1]]
@@ -403,25 +408,24 @@ class XenstoredServer:
         if typ == OP["WATCH"] and result == "OK":
             self._initial_event(conn)
         if self.log_fd is not None:
-            op = OPS[typ] if typ < len(OPS) else "UNKNOWN_%d" % typ
-            self.log_lines.append(
-                '{"conn":%d,"domid":%d,"op":"%s","path":%s,"tx":%d,"rid":%d,"result":"%s"}\n'
-                % (conn.cid, conn.domid, op, json.dumps(self.current_path), tid, rid, result))
+            self._log(conn, typ, self.current_path, tid, rid, result)
         if fault == "drop_after":
             self.close(conn)
 
+    def _log(self, conn: Connection, typ: int, path: str | None, tid: int, rid: int, result: str) -> None:
+        """Buffer one request log line (written by ``flush_log()``)."""
+        self.log_lines.append(
+            '{"conn":%d,"domid":%d,"op":"%s","path":%s,"tx":%d,"rid":%d,"result":"%s"}\n'
+            % (conn.cid, conn.domid, _op_name(typ), json.dumps(path), tid, rid, result))
+
     def _fault(self, conn: Connection, typ: int, rid: int, tid: int, payload: bytes) -> str | None:
         """Apply an armed stall/drop fault to this request; returns its kind, if any."""
-        op = OPS[typ] if typ < len(OPS) else "UNKNOWN_%d" % typ
         fault = "stall" if conn.stalled else self.faults.take(
-            conn.domid, op, tid, kinds=("drop", "drop_after", "stall"))
+            conn.domid, _op_name(typ), tid, kinds=("drop", "drop_after", "stall"))
         if fault in ("stall", "drop"):
             if self.log_fd is not None:
                 path = payload.split(b"\0", 1)[0].decode("latin-1") if payload else None
-                self.log_lines.append(
-                    '{"conn":%d,"domid":%d,"op":"%s","path":%s,"tx":%d,"rid":%d,"result":"%s"}\n'
-                    % (conn.cid, conn.domid, op, json.dumps(path), tid, rid,
-                       "DROPPED" if fault == "drop" else "STALLED"))
+                self._log(conn, typ, path, tid, rid, "DROPPED" if fault == "drop" else "STALLED")
             if fault == "stall":
                 conn.stalled = True
             else:
