@@ -531,9 +531,7 @@ def run_transaction(xs, body, retries, sleep=time.sleep, rand=random.random):
                 return CommitInDoubt(result, in_doubt) if in_doubt is not None else result
             lost = None
             conflicts += 1
-        except XenStoreTimeout:
-            raise
-        except XenStoreConnectionError as exc:
+        except XenStoreConnectionError as exc:  # not XenStoreTimeout: that one propagates
             lost = exc
             if committing:
                 in_doubt = exc

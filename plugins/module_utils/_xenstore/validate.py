@@ -133,12 +133,12 @@ def check_type(devtype, frontend: int, devid: int, frontend_name=None) -> str:
         raise ValidationError(
             "type %r contains characters outside A-Z a-z 0-9 _ -" % devtype)
     bus_id = "%s-%d-%d" % (devtype, frontend, devid)
-    if len(bus_id) > XEN_BUS_ID_MAX and frontend_name is not None:
-        raise ValidationError(
-            "type %r is too long: the backend bus id %s-<domid of %s>-%d has at least %d characters, "
-            "Linux allows at most %d (XEN_BUS_ID_SIZE 20 including the NUL)"
-            % (devtype, devtype, frontend_name, devid, len(bus_id), XEN_BUS_ID_MAX))
     if len(bus_id) > XEN_BUS_ID_MAX:
+        if frontend_name is not None:
+            raise ValidationError(
+                "type %r is too long: the backend bus id %s-<domid of %s>-%d has at least %d characters, "
+                "Linux allows at most %d (XEN_BUS_ID_SIZE 20 including the NUL)"
+                % (devtype, devtype, frontend_name, devid, len(bus_id), XEN_BUS_ID_MAX))
         raise ValidationError(
             "type %r is too long for this device: the backend bus id %r is %d characters, "
             "Linux allows at most %d (XEN_BUS_ID_SIZE 20 including the NUL)"
