@@ -117,15 +117,26 @@ def test_missing_source_dir(tmp_path):
                      "kbuild_file": None}
 
 
-def test_installed_facts(tmp_path):
-    ko = tmp_path / "mydeviceback.ko"
-    ko.write_bytes(b"\x7fELF")
+@pytest.fixture
+def ko(tmp_path):
+    """A built module file (its content only matters for the digest)."""
+    path = tmp_path / "mydeviceback.ko"
+    path.write_bytes(b"\x7fELF")
+    return path
+
+
+def recorded_modinfo(output):
+    """A run_modinfo that answers ``output`` and records the paths it was asked about."""
     calls = []
 
     def run_modinfo(path):
         calls.append(path)
-        return MODINFO
+        return output
+    return calls, run_modinfo
 
+
+def test_installed_facts(ko):
+    calls, run_modinfo = recorded_modinfo(MODINFO)
     facts = info.installed_facts(str(ko), run_modinfo)
     assert calls == [str(ko)]
     assert facts["exists"] and facts["vermagic_release"] == "6.1.0-28-amd64"
@@ -256,11 +267,8 @@ def test_shipped_module_is_the_first_in_sorted_order(running_tree, tmp_path):
 
 
 def test_reference_facts(running_tree):
-    calls = []
-
-    def run_modinfo(path):
-        calls.append(path)
-        return "name:           xen_evtchn\nvermagic:       6.18.1 SMP preempt_dynamic mod_unload \n"
+    calls, run_modinfo = recorded_modinfo(
+        "name:           xen_evtchn\nvermagic:       6.18.1 SMP preempt_dynamic mod_unload \n")
 
     facts = info.reference_facts("6.18.1", run_modinfo, running_tree)
     assert facts == {"path": calls[0], "vermagic": "6.18.1 SMP preempt_dynamic mod_unload",
@@ -270,11 +278,8 @@ def test_reference_facts(running_tree):
     assert len(calls) == 1
 
 
-def test_gather_for_the_running_kernel_built_against_other_headers(running_tree, tmp_path, sys_module):
+def test_gather_for_the_running_kernel_built_against_other_headers(running_tree, ko, sys_module):
     """The mistake the role must catch: build/ of the running release holds another release's headers."""
-    ko = tmp_path / "mydeviceback.ko"
-    ko.write_bytes(b"\x7fELF")
-
     def run_modinfo(path):
         if path == str(ko):
             return MODINFO
@@ -289,15 +294,8 @@ def test_gather_for_the_running_kernel_built_against_other_headers(running_tree,
     assert facts["running_reference"]["vermagic_flags"] == "SMP preempt_dynamic mod_unload"
 
 
-def test_gather_reads_no_reference_for_another_release(running_tree, tmp_path, sys_module):
-    ko = tmp_path / "mydeviceback.ko"
-    ko.write_bytes(b"\x7fELF")
-    calls = []
-
-    def run_modinfo(path):
-        calls.append(path)
-        return MODINFO
-
+def test_gather_reads_no_reference_for_another_release(running_tree, ko, sys_module):
+    calls, run_modinfo = recorded_modinfo(MODINFO)
     facts = info.gather("mydeviceback", "6.18.1", None, str(ko), run_modinfo, "6.19.0",
                         modules_root=running_tree, sys_module=sys_module)
     assert "running_reference" not in facts
