@@ -33,8 +33,6 @@ options:
     elements: str
     required: true
 seealso:
-  - plugin: splitdriver.xen.resolve_backends
-    plugin_type: filter
   - module: splitdriver.xen.xenstore_device
 """
 
@@ -59,8 +57,8 @@ _value:
     - Dictionary keyed by Xen host inventory name.
     - C(guests) lists the guests' inventory names in the given order (the first one runs the
       Xen host's activation task), C(domains) their Xen domain names, C(devices) the module
-      device dictionaries and C(backend_domains) the driver domains that still need resolving
-      with P(splitdriver.xen.resolve_backends#filter).
+      device dictionaries (a device served by a driver domain names it in C(backend), which the
+      module resolves on the Xen host) and C(backend_domains) the driver domains named.
   type: dict
 """
 

@@ -58,10 +58,18 @@ options:
     description:
       - Device id of the single device (0 to 2^31-1). Defaults to V(0).
     type: int
-  backend_domid:
+  backend:
     description:
-      - Domain id of the backend (dom0 or a driver domain). Defaults to V(0).
-    type: int
+      - The backend domain (dom0 or a driver domain), as a domain id or a domain name (looked up
+        like O(frontend), in the same snapshot as everything else the call reads).
+      - The backend is part of a device's identity. With O(state=present) a device is created
+        for dom0 when this is not set; a device that exists with another backend (its frontend's
+        C(backend-id)) makes the call fail, naming both backends, and nothing is written
+        (O(force=true) moves it).
+      - With O(state=absent) the device is removed from the backend its frontend points at when
+        this is not set; when set, it must be that backend (else the call fails) unless O(force=true).
+    type: raw
+    aliases: [backend_domid]
   frontend_entries:
     description:
       - Extra keys written in the frontend directory, as plain relative names (one path component)
@@ -91,10 +99,10 @@ options:
         description: Device id.
         type: int
         default: 0
-      backend_domid:
-        description: Backend domain id.
-        type: int
-        default: 0
+      backend:
+        description: Backend domain id or name, see O(backend).
+        type: raw
+        aliases: [backend_domid]
       frontend_entries:
         description: Extra frontend keys, see O(frontend_entries).
         type: dict
@@ -107,12 +115,22 @@ options:
       - Removal first asks the backend to close (C(online=0), C(state=5)) unless its state already
         is C(6), waits for C(state=6) within O(timeout), then removes both directories and their
         parents left empty (never C(/local/domain/<id>/device) nor C(/local/domain/<id>/backend)).
+      - Removal succeeds on whatever is left when one end's domain is gone, with no handshake
+        (nobody could answer it) - a guest that C(xl destroy) removed leaves its backend
+        directories (removed, V(changed)); a guest given by a name no running domain has is
+        reported V(unchanged) with the condition V(frontend-domain-gone) (O(prune_stale=true)
+        removes what it left); a dead driver domain leaves the guest's frontend directory
+        (removed).
     type: str
     default: present
     choices: [present, absent]
   force:
     description:
-      - With O(state=absent), remove at once without the Closing/Closed handshake.
+      - With O(state=absent), remove at once without the Closing/Closed handshake, from the
+        backend the frontend points at whatever O(backend) says.
+      - With O(state=present), move a device that exists with another backend - its old pair is
+        closed with the handshake and removed, then the device is created for O(backend); the
+        result says V(moved) and a warning names both backends.
     type: bool
     default: false
   wait:
@@ -151,8 +169,10 @@ options:
     default: false
 notes:
   - A device whose backend is Closing or Closed (for example after a removal that timed out) is
-    not re-initialised by O(state=present), since C(state) is never rewritten; remove it with
-    O(state=absent) (O(force=true) if its driver is gone) and add it again.
+    not re-initialised by O(state=present), since C(state) is never rewritten; nor does a frontend
+    that is past Initialising reconnect to a backend directory created anew. Such devices get a
+    C(condition) in the result and a warning saying what to do (usually O(state=absent), then
+    O(state=present)). M(splitdriver.xen.xenstore_device_info) reports every condition.
   - One XenStore reply holds at most 4096 bytes, so a directory the module lists (the devices of
     one type in one guest, the guests of one type in a backend, C(/local/domain)) can hold about
     1000 entries; beyond that the module fails with E2BIG and writes nothing.
@@ -182,11 +202,18 @@ EXAMPLES = r"""
     wait: connected
     timeout: 60
 
-- name: Serve the device from a driver domain (domid 3) instead of dom0
+- name: Serve the device from a driver domain (by name) instead of dom0
   splitdriver.xen.xenstore_device:
     type: mydevice
-    frontend: 5
-    backend_domid: 3
+    frontend: domu1
+    backend: netdrv
+
+- name: Move a device that dom0 serves to the driver domain (old pair closed and removed first)
+  splitdriver.xen.xenstore_device:
+    type: mydevice
+    frontend: domu1
+    backend: netdrv
+    force: true
 
 - name: Deactivate the device (the backend driver closes it first) and prune dead guests' leftovers
   splitdriver.xen.xenstore_device:
@@ -208,7 +235,9 @@ devices:
       type: str
       sample: mydevice
     frontend:
-      description: Frontend domain id (resolved when a name was given).
+      description:
+        - Frontend domain id (resolved when a name was given).
+        - V(null) for a removal whose frontend was given by a name that no running domain has.
       type: int
       sample: 1
     frontend_name:
@@ -221,9 +250,20 @@ devices:
       type: int
       sample: 0
     backend_domid:
-      description: Backend domain id.
+      description:
+        - Backend domain id. For a removal, the backend the frontend pointed at.
       type: int
       sample: 0
+    backend_name:
+      description: The domain name the backend was given as, when it was given by name.
+      type: str
+      returned: when O(backend) was a name
+      sample: netdrv
+    previous_backend_domid:
+      description: The backend a V(moved) device had before.
+      type: int
+      returned: when RV(devices[].action=moved)
+      sample: 3
     frontend_path:
       description: The frontend directory.
       type: str
@@ -234,8 +274,9 @@ devices:
       sample: /local/domain/0/backend/mydevice/1/0
     action:
       description:
-        - V(created), V(repaired) (drift in managed keys or permissions fixed), V(removed) or
-          V(unchanged). In check mode, what a real run would do.
+        - V(created), V(repaired) (drift in managed keys or permissions fixed), V(removed),
+          V(moved) (O(force=true) gave it another backend) or V(unchanged). In check mode, what a
+          real run would do.
         - V(closing) only in a failed removal, for a device whose backend was asked to close
           and did not answer with Closed within O(timeout).
       type: str
@@ -249,6 +290,17 @@ devices:
         - XenBus states after the call; after O(wait), the states read at the end of the wait.
       type: dict
       sample: {frontend: 1, backend: 1}
+    condition:
+      description:
+        - V(ok), or what keeps the pair from ever connecting as it was found before the call
+          (the most severe one), as M(splitdriver.xen.xenstore_device_info) names it -
+          V(backend-closed), V(frontend-closed), V(backend-missing), V(frontend-missing),
+          V(backend-domain-gone), V(frontend-domain-gone), V(incomplete) (one end missing, which
+          O(state=present) completes).
+        - Each condition that O(state=present) does not repair also comes as a warning that says
+          what to do.
+      type: str
+      sample: ok
 removed:
   description: Paths removed (each with its subtree), parents left empty included.
   returned: always

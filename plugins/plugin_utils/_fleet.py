@@ -5,8 +5,8 @@
 # time without notice. Do not use it from other collections or roles.
 """Build, from inventory, one device list per Xen host (the fleet plan).
 
-Pure functions, no I/O: the ``fleet_devices`` and ``resolve_backends`` filters are thin
-wrappers around :func:`fleet_plan` and :func:`resolve_backends`.
+Pure functions, no I/O: the ``fleet_devices`` filter is a thin wrapper around
+:func:`fleet_plan`.
 
 Inventory contract (host variables of every frontend host, i.e. every guest):
 
@@ -66,9 +66,10 @@ def _entries(guest, index, key, value):
 def guest_devices(guest, domain, devices):
     """Normalise one guest's ``splitdriver_xen_devices`` into module device dicts.
 
-    Devices whose backend is a driver domain carry ``backend_domain`` (its Xen domain name)
-    instead of ``backend_domid``; :func:`resolve_backends` replaces it once the Xen host has
-    told us the domain's current domid.
+    Devices whose backend is a driver domain carry ``backend``, its Xen domain name, which
+    ``xenstore_device`` resolves on the Xen host in the same transaction as its writes. Devices
+    served by dom0 carry no backend: dom0 is the module's default for a device to create, and a
+    removal follows the backend the guest's frontend points at.
     """
     if devices is None:
         return []
@@ -119,12 +120,10 @@ def guest_devices(guest, domain, devices):
                 )
             seen[key] = index
             device = {"type": dtype, "frontend": domain, "devid": devid}
-            if backend is None:
-                device["backend_domid"] = 0
-            else:
+            if backend is not None:
                 if backend == domain:
                     raise FleetError("%s: %s[%d]: backend %r is the guest itself" % (guest, DEVICES_VAR, index, backend))
-                device["backend_domain"] = backend
+                device["backend"] = backend
             if fe_entries:
                 device["frontend_entries"] = fe_entries
             if be_entries:
@@ -173,52 +172,7 @@ def fleet_plan(hostvars, hosts):
         entry["domains"].append(domain)
         for device in guest_devices(guest, domain, hvars.get(DEVICES_VAR)):
             entry["devices"].append(device)
-            backend = device.get("backend_domain")
+            backend = device.get("backend")
             if backend is not None and backend not in entry["backend_domains"]:
                 entry["backend_domains"].append(backend)
     return plan
-
-
-def _domid_map(domains):
-    """Accept xen_domain_info's ``domains`` list or a plain ``{name: domid}`` mapping."""
-    if isinstance(domains, dict):
-        pairs = list(domains.items())
-    elif isinstance(domains, (list, tuple)):
-        pairs = []
-        for item in domains:
-            if not isinstance(item, dict) or "name" not in item or "domid" not in item:
-                raise FleetError("domains entries need 'name' and 'domid', got %r" % (item,))
-            pairs.append((item["name"], item["domid"]))
-    else:
-        raise FleetError("domains must be a list or a dictionary, got %s" % type(domains).__name__)
-    names = {}
-    for name, domid in pairs:
-        if not _is_int(domid):
-            raise FleetError("domid of %r must be an integer, got %r" % (name, domid))
-        names.setdefault(name, []).append(domid)
-    return names
-
-
-def resolve_backends(devices, domains):
-    """Replace each device's ``backend_domain`` (a Xen domain name) by its current ``backend_domid``."""
-    if not isinstance(devices, (list, tuple)):
-        raise FleetError("input must be a list of devices, got %s" % type(devices).__name__)
-    names = _domid_map(domains)
-    result = []
-    for device in devices:
-        if not isinstance(device, dict):
-            raise FleetError("devices must be dictionaries, got %r" % (device,))
-        if "backend_domain" not in device:
-            result.append(device)
-            continue
-        backend = device["backend_domain"]
-        domids = names.get(backend, [])
-        where = "%s %s/%s" % (device.get("frontend"), device.get("type"), device.get("devid"))
-        if not domids:
-            raise FleetError("backend domain %r of %s is not running on this Xen host" % (backend, where))
-        if len(domids) > 1:
-            raise FleetError("backend domain name %r of %s matches several domains: %s" % (backend, where, sorted(domids)))
-        resolved = dict((k, v) for k, v in device.items() if k != "backend_domain")
-        resolved["backend_domid"] = domids[0]
-        result.append(resolved)
-    return result

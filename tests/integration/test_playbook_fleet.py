@@ -281,7 +281,7 @@ def test_driver_domain_backend_is_resolved_by_name(fleet):
 
     fleet.guests["web1"]["splitdriver_xen_devices"] = [{"type": TYPE, "backend": "nodrv"}]
     run = fleet.play("site", expect_rc=2)
-    assert "resolve_backends: backend domain 'nodrv' of web1 mydevice/0 is not running on this Xen host" in run.output
+    assert "devices[0]: backend: no domain is named 'nodrv' (looked up in /local/domain/*/name)" in run.output
 
 
 def test_check_mode_predicts_and_writes_nothing(fleet):

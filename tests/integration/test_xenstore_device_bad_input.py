@@ -75,10 +75,12 @@ CASES = [
     bad("frontend-domid-missing", device(9), "frontend",
         "frontend domain 9 does not exist (no /local/domain/9)", connects=True),
     bad("frontend-domid-string-missing", device("9"), "frontend", "frontend domain 9 does not exist", connects=True),
-    bad("frontend-is-backend", device(0), "backend_domid",
-        "frontend and backend are the same domain (0): a split driver needs two domains (frontend and backend_domid must differ)",
+    bad("frontend-is-backend", device(0), "backend",
+        "frontend and backend are the same domain (0): a split driver needs two domains (frontend and backend must differ)",
         connects=True),
-    bad("frontend-is-backend-by-name", device("guest1", backend_domid=1), "backend_domid",
+    bad("frontend-is-backend-by-name", device("guest1", backend="guest1"), "backend",
+        "frontend and backend are the same domain (1)", connects=True),
+    bad("frontend-is-backend-by-alias", device("guest1", backend_domid=1), "backend",
         "frontend and backend are the same domain (1)", connects=True),
     bad("frontend-negative", device(-1), "frontend", "frontend must be a domain id between 0 and 32751, got -1"),
     bad("frontend-negative-string", device("-1"), "frontend", "frontend must be a domain id between 0 and 32751, got -1"),
@@ -88,12 +90,37 @@ CASES = [
     bad("frontend-empty", device(""), "frontend", "frontend must be a domain id or a domain name, got ''"),
     bad("frontend-bool", device(True), "frontend", "frontend must be a domain id or a domain name, got True"),
     bad("frontend-list", device([1]), "frontend", "frontend must be a domain id or a domain name, got [1]"),
-    bad("backend-missing", device(1, backend_domid=7), "backend_domid",
-        "backend_domid: backend domain 7 does not exist (no /local/domain/7)", connects=True),
-    bad("backend-negative", device(1, backend_domid=-1), "backend_domid",
-        "backend_domid must be a domain id between 0 and 32751, got -1"),
-    bad("backend-too-large", device(1, backend_domid=0x7FF0), "backend_domid",
-        "backend_domid must be a domain id between 0 and 32751, got 32752"),
+    bad("backend-missing", device(1, backend_domid=7), "backend",
+        "backend domain 7 does not exist (no /local/domain/7)", connects=True),
+    bad("backend-missing-string", device(1, backend="7"), "backend",
+        "backend domain 7 does not exist (no /local/domain/7)", connects=True),
+    bad("backend-negative", device(1, backend_domid=-1), "backend",
+        "backend must be a domain id between 0 and 32751, got -1"),
+    bad("backend-negative-string", device(1, backend="-1"), "backend",
+        "backend must be a domain id between 0 and 32751, got -1"),
+    bad("backend-too-large", device(1, backend=0x7FF0), "backend",
+        "backend must be a domain id between 0 and 32751, got 32752"),
+    bad("backend-unknown-name", device(1, backend="nodrv"), "backend",
+        "backend: no domain is named 'nodrv' (looked up in /local/domain/*/name)", connects=True),
+    bad("backend-ambiguous-name", device(1, backend="twin"), "backend",
+        "backend: domain name 'twin' is ambiguous: domains 3, 4 all have it", connects=True),
+    bad("backend-name-trailing-newline", device(1, backend="tenth\n"), "backend",
+        "backend 'tenth\\n' is neither a domain id nor a valid domain name"),
+    bad("backend-empty", device(1, backend=""), "backend", "backend must be a domain id or a domain name, got ''"),
+    bad("backend-bool", device(1, backend=True), "backend", "backend must be a domain id or a domain name, got True"),
+    bad("backend-list", device(1, backend=[0]), "backend", "backend must be a domain id or a domain name, got [0]"),
+    # --- identity: guest2's device 7 is served by the driver domain tenth (10) -------------------
+    bad("identity-present-default-backend", device(2, devid=7), "backend",
+        "mydevice device 7 of domain 2 is served by backend domain 10 (tenth) (its frontend's backend-id), "
+        "not by backend domain 0 as asked. Nothing was written", connects=True),
+    bad("identity-present-dom0-by-name", device("guest2", devid=7, backend="Domain-0"), "backend",
+        "not by backend domain 0 (Domain-0) as asked", connects=True),
+    bad("identity-present-other-driver-domain", device(2, devid=7, backend=3), "backend",
+        "is served by backend domain 10 (tenth) (its frontend's backend-id), not by backend domain 3", connects=True),
+    bad("identity-present-in-a-batch", {"devices": [device(1), device("guest2", devid=7)]}, "backend",
+        "mydevice device 7 of domain 2 is served by backend domain 10 (tenth)", connects=True),
+    bad("identity-absent-named-other-backend", dict(device(2, devid=7, backend=0), state="absent"), "backend",
+        "leave the backend out to remove the device from the backend it has", connects=True),
     # --- extra entries: names -----------------------------------------------------------------
     bad("fe-key-slash", entries("frontend_entries", key="a/b"), "frontend_entries", "key 'a/b' is not a plain relative name"),
     bad("fe-key-dotdot", entries("frontend_entries", key=".."), "frontend_entries", "key '..' is not a plain relative name"),
@@ -213,6 +240,8 @@ def bad_input_run(tmp_path_factory):
         daemon.create_domain(3, "twin")
         daemon.create_domain(4, "twin")
         daemon.create_domain(10, "tenth")
+        # guest2's device 7, served by the driver domain tenth (10): the identity rows
+        run_playbook(tmp, daemon, [{"name": "identity seed", MODULE: device(2, devid=7, backend="tenth")}])
         tree_before = xenstore(daemon, "xenstore-ls", "-p", "/").stdout
         daemon.clear_log()
         tasks = [{"name": param.id, MODULE: _fill(param.values[1], paths), "ignore_errors": True}

@@ -10,9 +10,10 @@ The argument spec lives here too (``argument_spec()``) so the module and its tes
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 
-from . import plan as planner
 from . import validate
+from . import plan as planner
 from .client import CommitInDoubt, XenStoreError, run_transaction
 
 WAIT_CONDITIONS = {
@@ -24,8 +25,6 @@ WAIT_CONDITIONS = {
 }
 CLOSED_CONDITION = ("the backend to answer Closing (5) with Closed (6)",
                     lambda fe, be: be is None or be == planner.CLOSED)
-# At most this many devices are described in a timeout message.
-_REPORT_MAX = 5
 
 
 def _device_options(top_level):
@@ -34,7 +33,7 @@ def _device_options(top_level):
         # raw: a domid may come as an int (no string-conversion warning) or a name as a str
         frontend=dict(type="raw"),
         devid=dict(type="int"),
-        backend_domid=dict(type="int"),
+        backend=dict(type="raw", aliases=["backend_domid"]),
         frontend_entries=dict(type="dict"),
         backend_entries=dict(type="dict"),
     )
@@ -42,7 +41,6 @@ def _device_options(top_level):
         options["type"]["required"] = True
         options["frontend"]["required"] = True
         options["devid"]["default"] = 0
-        options["backend_domid"]["default"] = 0
     return options
 
 
@@ -66,7 +64,7 @@ def argument_spec():
 MODULE_KWARGS = dict(
     mutually_exclusive=[
         ("devices", "type"), ("devices", "frontend"), ("devices", "devid"),
-        ("devices", "backend_domid"), ("devices", "frontend_entries"), ("devices", "backend_entries"),
+        ("devices", "backend"), ("devices", "frontend_entries"), ("devices", "backend_entries"),
     ],
     required_one_of=[("devices", "type")],
     required_together=[("type", "frontend")],
@@ -91,7 +89,7 @@ def device_specs(params) -> list:
         type=params.get("type"),
         frontend=params.get("frontend"),
         devid=0 if params.get("devid") is None else params["devid"],
-        backend_domid=0 if params.get("backend_domid") is None else params["backend_domid"],
+        backend=params.get("backend"),
         frontend_entries=params.get("frontend_entries"),
         backend_entries=params.get("backend_entries"),
     )]
@@ -107,24 +105,36 @@ def precheck(params, specs) -> None:
     for index, spec in enumerate(specs):
         where = "devices[%d]: " % index if params.get("devices") is not None else ""
         try:
-            validate.check_domid(spec["backend_domid"], "backend_domid")
             devid = validate.check_devid(spec["devid"])
-            frontend = spec["frontend"]
-            if isinstance(frontend, bool) or not isinstance(frontend, (int, str)) or str(frontend).strip() == "":
-                raise validate.ValidationError("frontend must be a domain id or a domain name, got %r" % (frontend,))
-            if planner.frontend_is_name(frontend):
-                validate.check_domain_name(frontend)
+            frontend = spec["frontend"] = planner.domain_ref(spec["frontend"], "frontend")
+            if spec.get("backend") is not None:
+                spec["backend"] = planner.domain_ref(spec["backend"], "backend")
+            if isinstance(frontend, str):
                 # The longest domid a name can resolve to bounds the bus id length.
                 validate.check_type(spec["type"], 0, devid, frontend_name=frontend)
             else:
-                spec["frontend"] = validate.check_domid(int(str(frontend).strip()), "frontend")
-                validate.check_type(spec["type"], spec["frontend"], devid)
+                validate.check_type(spec["type"], frontend, devid)
             validate.check_entries(spec.get("frontend_entries"), "frontend_entries",
                                    validate.FRONTEND_PROTOCOL_KEYS)
             validate.check_entries(spec.get("backend_entries"), "backend_entries",
                                    validate.BACKEND_PROTOCOL_KEYS)
         except validate.ValidationError as exc:
             raise validate.ValidationError(where + str(exc))
+
+
+def _gone_result(spec, condition) -> dict:
+    """The result of a removal whose frontend, given by name, no running domain has."""
+    result = OrderedDict([
+        ("type", spec["type"]), ("frontend", None), ("frontend_name", spec["frontend"]),
+        ("devid", spec.get("devid", 0)), ("backend_domid", None),
+        ("frontend_path", None), ("backend_path", None), ("action", "unchanged"),
+        ("state_before", {"frontend": None, "backend": None}),
+        ("state_after", {"frontend": None, "backend": None}),
+        ("condition", condition),
+    ])
+    if isinstance(spec.get("backend"), int):
+        result["backend_domid"] = spec["backend"]
+    return result
 
 
 class DeviceManager:
@@ -142,6 +152,9 @@ class DeviceManager:
         # For the module to pass on with module.warn().
         self.warnings = []
 
+    def _where(self, index):
+        return "devices[%d]: " % index if self.params.get("devices") is not None else ""
+
     # Reading ---------------------------------------------------------------------------
     def _directories(self, paths, tx_id):
         listings = {}
@@ -153,25 +166,15 @@ class DeviceManager:
             listings[path] = reply
         return listings
 
-    def read_snapshot(self, tx_id, with_type_dirs):
-        """Resolve and validate the devices, then read what they need (3 pipelined batches)."""
-        snapshot = planner.Snapshot()
-        domains = self._directories(["/local/domain"], tx_id)["/local/domain"] or []
-        snapshot.domains = dict((int(d), None) for d in domains if d.isdigit())
-        if any(planner.frontend_is_name(spec["frontend"]) for spec in self.specs):
-            domids = sorted(snapshot.domains)
-            names = self.xs.batch([("read", "/local/domain/%d/name" % d) for d in domids], tx_id, raise_errors=False)
-            for domid, name in zip(domids, names):
-                snapshot.domains[domid] = None if isinstance(name, XenStoreError) else name
-        devices = []
-        for index, spec in enumerate(self.specs):
-            try:
-                devices.append(planner.make_device(spec, snapshot.domains))
-            except validate.ValidationError as exc:
-                prefix = "devices[%d]: " % index if self.params.get("devices") is not None else ""
-                raise validate.ValidationError(prefix + str(exc))
-        planner.check_duplicates(devices)
-        snapshot.listings = self._directories(planner.listing_paths(devices, with_type_dirs), tx_id)
+    def _read_names(self, snapshot, tx_id):
+        domids = sorted(snapshot.domains)
+        names = self.xs.batch([("read", "/local/domain/%d/name" % d) for d in domids], tx_id, raise_errors=False)
+        for domid, name in zip(domids, names):
+            snapshot.domains[domid] = None if isinstance(name, XenStoreError) else name
+
+    def _read_devices(self, devices, snapshot, type_dirs, tx_id):
+        """List the dirs of ``devices`` and read their managed nodes into ``snapshot``."""
+        snapshot.listings.update(self._directories(planner.listing_paths(devices, type_dirs), tx_id))
         reads = planner.node_reads(devices, snapshot)
         for (op, path), reply in zip(reads, self.xs.batch(reads, tx_id, raise_errors=False)):
             if isinstance(reply, XenStoreError):
@@ -183,17 +186,72 @@ class DeviceManager:
                 node.value = reply
             else:
                 node.perms = reply
-        return devices, snapshot
+
+    def read_snapshot(self, tx_id, removal, with_type_dirs):
+        """Resolve and validate the devices, then read what they need (pipelined batches).
+
+        Returns ``(devices, snapshot, gone, type_dirs)``; ``gone`` maps the index of each spec of
+        a removal whose frontend name no running domain has to its result.
+        For a removal, a device given without a backend (or with ``force``) is re-pointed at the
+        backend its frontend names, and that pair is read too.
+        """
+        snapshot = planner.Snapshot()
+        domains = self._directories(["/local/domain"], tx_id)["/local/domain"] or []
+        snapshot.domains = dict((int(d), None) for d in domains if d.isdigit())
+        names_read = any(isinstance(planner.domain_ref(spec[key], key), str)
+                         for spec in self.specs for key in ("frontend", "backend") if spec.get(key) is not None)
+        if names_read:
+            self._read_names(snapshot, tx_id)
+        devices, gone, type_dirs = [], OrderedDict(), []
+        for index, spec in enumerate(self.specs):
+            try:
+                devices.append(planner.make_device(spec, snapshot.domains, removal=removal))
+            except planner.MissingDomain as exc:
+                if not removal:
+                    raise validate.ValidationError(self._where(index) + str(exc))
+                # A guest given by name that is gone (xl destroy): nothing of it can be found but
+                # the stale backend dirs that prune_stale removes.
+                gone[index] = _gone_result(spec, "frontend-domain-gone")
+                backend = spec.get("backend") if isinstance(spec.get("backend"), int) else 0
+                type_dirs.append("%s/backend/%s" % (planner.domain_path(backend), spec["type"]))
+            except validate.ValidationError as exc:
+                raise validate.ValidationError(self._where(index) + str(exc))
+        planner.check_duplicates(devices)
+        type_dirs = planner.backend_type_dirs(devices) + type_dirs if with_type_dirs else []
+        self._read_devices(devices, snapshot, type_dirs, tx_id)
+        if not names_read and planner.identity_conflicts(devices, snapshot):
+            # Only to name the backends in the message or the warning.
+            self._read_names(snapshot, tx_id)
+        if removal:
+            repointed = dict((device.key, current) for device, current in planner.identity_conflicts(devices, snapshot)
+                             if not device.backend_given or self.params["force"])
+            if repointed:
+                devices = [repointed.get(device.key, device) for device in devices]
+                extra = planner.backend_type_dirs(repointed.values()) if with_type_dirs else []
+                type_dirs += [path for path in extra if path not in type_dirs]
+                self._read_devices(list(repointed.values()), snapshot, type_dirs, tx_id)
+        return devices, snapshot, gone, type_dirs
+
+    def read_pairs(self, tx_id, devices):
+        """Read given, already resolved pairs (the old pairs of devices that move)."""
+        snapshot = planner.Snapshot()
+        listing = self._directories(["/local/domain"], tx_id)["/local/domain"] or []
+        snapshot.domains = dict((int(d), None) for d in listing if d.isdigit())
+        type_dirs = planner.backend_type_dirs(devices)
+        self._read_devices(devices, snapshot, type_dirs, tx_id)
+        return devices, snapshot, OrderedDict(), type_dirs
 
     # Running ---------------------------------------------------------------------------
-    def _transaction(self, make_plan, with_type_dirs):
+    def _transaction(self, read, make_plan):
+        """Read (``read(tx_id)``), plan (``make_plan``) and write in one transaction."""
         def body(tx_id):
-            devices, snapshot = self.read_snapshot(tx_id, with_type_dirs)
-            plan = make_plan(devices, snapshot)
+            devices, snapshot, gone, type_dirs = read(tx_id)
+            plan = make_plan(devices, snapshot, type_dirs)
+            outcome = (devices, plan, gone)
             if plan.ops and not self.check_mode:
                 self.xs.batch(plan.ops, tx_id)
-                return (devices, plan), True
-            return (devices, plan), False
+                return outcome, True
+            return outcome, False
         outcome = run_transaction(self.xs, body, self.params["retries"], sleep=self.sleep)
         if isinstance(outcome, CommitInDoubt):
             # The store now holds what was wanted; an earlier attempt's commit most likely wrote it.
@@ -203,10 +261,10 @@ class DeviceManager:
                 "reported as changed. The store was read again on a new connection and now holds "
                 "the wanted state." % outcome.error.message)
             outcome = outcome.result
-        devices, plan = outcome
+        devices, plan, gone = outcome
         if plan.ops and not self.check_mode:
             self.committed = True
-        return devices, plan
+        return devices, plan, gone
 
     def run(self) -> dict:
         if not self.specs:
@@ -216,20 +274,41 @@ class DeviceManager:
             result["changed"] = True
         return result
 
-    def _result(self, plan, devices_results=None):
+    def _result(self, plan, gone=None):
+        results = list(plan.results)
+        for index, entry in (gone or {}).items():
+            results.insert(index, entry)
         return dict(
             changed=plan.changed,
-            devices=devices_results if devices_results is not None else plan.results,
+            devices=results,
             removed=list(plan.removed),
             pruned=list(plan.pruned),
             diff=dict(before=dict(plan.before), after=dict(plan.after)),
         )
 
+    def _warn_conditions(self, found):
+        """One warning per device condition that state=present does not repair."""
+        for condition in found[:planner.REPORT_MAX]:
+            self.warnings.append(condition.message)
+        if len(found) > planner.REPORT_MAX:
+            self.warnings.append("... and %d more device(s) in a condition state=present does not repair "
+                                 "(see each device's condition)" % (len(found) - planner.REPORT_MAX))
+
     def _present(self):
         prune = self.params["prune_stale"]
-        devices, plan = self._transaction(
-            lambda devs, snap: planner.plan_present(devs, snap, prune_stale=prune), with_type_dirs=prune)
+
+        def read(tx_id):
+            return self.read_snapshot(tx_id, removal=False, with_type_dirs=prune)
+
+        def make_plan(devs, snap, type_dirs):
+            return planner.plan_present(devs, snap, prune_stale=prune, force=self.params["force"],
+                                        type_dirs=type_dirs)
+
+        devices, plan, dummy = self._transaction(read, make_plan)
         result = self._result(plan)
+        self._warn_conditions(plan.warnings)
+        if plan.moves:
+            self._move(plan, result, read, make_plan)
         mode = self.params["wait"]
         if mode != "none" and not self.check_mode:
             states = self._wait(devices, WAIT_CONDITIONS[mode], result)
@@ -237,25 +316,68 @@ class DeviceManager:
                 entry["state_after"] = states[device.key]
         return result
 
+    def _move(self, plan, result, read, make_plan):
+        """force: close and remove each moving device's old pair, then create it anew."""
+        for wanted, current, alive in plan.moves:
+            why = "force=true" if alive else "its backend domain %d is gone" % current.backend
+            self.warnings.append(
+                "%s moves from backend %s to backend %s (%s): the old pair is closed and removed, "
+                "then the device is created anew" % (
+                    wanted.label, planner.domain_label(current.backend, current.backend_name),
+                    planner.domain_label(wanted.backend, wanted.backend_name), why))
+        if self.check_mode:
+            return
+        old = [current for dummy, current, dummy in plan.moves]
+        # The old pairs go the way state=absent takes them: handshake first (force only moves).
+        self._remove(lambda tx_id: self.read_pairs(tx_id, old), force=False, prune=False, result=result)
+        dummy, created, dummy = self._transaction(read, make_plan)
+        moved = dict((wanted.key, current.backend) for wanted, current, dummy in plan.moves)
+        for entry in created.results:
+            key = (entry["type"], entry["frontend"], entry["devid"])
+            if key in moved:
+                entry["action"] = "moved"
+                entry["previous_backend_domid"] = moved[key]
+        result["devices"] = created.results
+        for path, node in created.after.items():
+            result["diff"]["after"].setdefault(path, node)
+
     def _absent(self):
-        force, prune = self.params["force"], self.params["prune_stale"]
-        devices, plan = self._transaction(
-            lambda devs, snap: planner.plan_absent(devs, snap, force=force, prune_stale=prune),
-            with_type_dirs=True)
-        result = self._result(plan)
+        def read(tx_id):
+            return self.read_snapshot(tx_id, removal=True, with_type_dirs=True)
+        result = {}
+        self._remove(read, force=self.params["force"], prune=self.params["prune_stale"], result=result)
+        return result
+
+    def _remove(self, read, force, prune, result):
+        """Remove devices: close each backend (unless ``force``), wait for Closed, remove.
+
+        ``result`` is filled (when empty) or extended with what was removed.
+        """
+        def planner_for(handshake_done):
+            def make_plan(devs, snap, type_dirs):
+                return planner.plan_absent(devs, snap, force=force, prune_stale=prune,
+                                           handshake_done=handshake_done, type_dirs=type_dirs)
+            return make_plan
+
+        dummy, plan, gone = self._transaction(read, planner_for(False))
+        if not result:
+            result.update(self._result(plan, gone))
+        else:
+            self._merge_removal(result, plan)
         if not plan.handshake or self.check_mode:
-            return result
+            return
         # Backends were asked to close: wait for Closed, then remove in a second transaction.
         self._wait(plan.handshake, CLOSED_CONDITION, result, absent=True)
-        dummy, removal = self._transaction(
-            lambda devs, snap: planner.plan_absent(devs, snap, prune_stale=prune, handshake_done=True),
-            with_type_dirs=True)
-        result["removed"] = list(removal.removed)
-        result["pruned"] = list(removal.pruned)
-        for path, node in removal.before.items():
+        dummy, removal, dummy = self._transaction(read, planner_for(True))
+        self._merge_removal(result, removal)
+
+    @staticmethod
+    def _merge_removal(result, plan):
+        result["removed"] = list(dict.fromkeys(result.get("removed", []) + plan.removed))
+        result["pruned"] = list(dict.fromkeys(result.get("pruned", []) + plan.pruned))
+        for path, node in plan.before.items():
             # "before" is the state before the call; only what the first look missed is added
             result["diff"]["before"].setdefault(path, node)
-        return result
 
     # Waiting ---------------------------------------------------------------------------
     def _read_states(self, devices):
@@ -320,7 +442,7 @@ class DeviceManager:
         return states
 
     def _timeout_error(self, pending, states, description, result, absent):
-        shown = pending[:_REPORT_MAX]
+        shown = pending[:planner.REPORT_MAX]
         paths = []
         for device in shown:
             paths.extend([device.frontend_error_path, device.backend_error_path])

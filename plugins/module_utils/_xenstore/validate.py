@@ -146,10 +146,10 @@ def check_type(devtype, frontend: int, devid: int, frontend_name=None) -> str:
     return devtype
 
 
-def check_domain_name(name) -> str:
-    """Validate a domain name used to look a frontend domain up."""
+def check_domain_name(name, option: str = "frontend") -> str:
+    """Validate a domain name used to look a domain up (``option`` names it in the message)."""
     if not isinstance(name, str) or not name or not _DOMAIN_NAME.match(name):
-        raise ValidationError("frontend %r is neither a domain id nor a valid domain name" % (name,))
+        raise ValidationError("%s %r is neither a domain id nor a valid domain name" % (option, name))
     return name
 
 

@@ -7,25 +7,19 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.splitdriver.xen.plugins.filter import fleet_devices, resolve_backends
+from ansible_collections.splitdriver.xen.plugins.filter import fleet_devices
 
 
 def test_filters_are_registered_under_their_file_names():
     assert fleet_devices.FilterModule().filters() == {"fleet_devices": fleet_devices.fleet_devices}
-    assert resolve_backends.FilterModule().filters() == {"resolve_backends": resolve_backends.resolve_backends}
 
 
 def test_fleet_devices_passes_the_plan_through():
     hostvars = {"xen1": {}, "g1": {"splitdriver_xen_host": "xen1", "splitdriver_xen_devices": [{"type": "t"}]}}
     plan = fleet_devices.fleet_devices(hostvars, ["g1"])
-    assert plan["xen1"]["devices"] == [{"type": "t", "frontend": "g1", "devid": 0, "backend_domid": 0}]
+    assert plan["xen1"]["devices"] == [{"type": "t", "frontend": "g1", "devid": 0}]
 
 
 def test_fleet_devices_errors_are_filter_errors():
     with pytest.raises(AnsibleFilterError, match="^fleet_devices: g1: splitdriver_xen_host is not set"):
         fleet_devices.fleet_devices({"g1": {}}, ["g1"])
-
-
-def test_resolve_backends_errors_are_filter_errors():
-    with pytest.raises(AnsibleFilterError, match="^resolve_backends: backend domain 'd' of g t/0 is not running"):
-        resolve_backends.resolve_backends([{"type": "t", "frontend": "g", "devid": 0, "backend_domain": "d"}], {})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.splitdriver.xen.plugins.plugin_utils._fleet import FleetError, fleet_plan, resolve_backends
+from ansible_collections.splitdriver.xen.plugins.plugin_utils._fleet import FleetError, fleet_plan
 
 XEN = {"xen1": {}, "xen2": {}}
 
@@ -39,13 +39,13 @@ def test_groups_guests_by_xen_host_in_host_order():
         "domains": ["guest-three", "g1"],
         "backend_domains": [],
         "devices": [
-            {"type": "vfoo", "frontend": "guest-three", "devid": 7, "backend_domid": 0},
-            {"type": "mydevice", "frontend": "g1", "devid": 0, "backend_domid": 0},
+            {"type": "vfoo", "frontend": "guest-three", "devid": 7},
+            {"type": "mydevice", "frontend": "g1", "devid": 0},
         ],
     }
     assert plan["xen2"]["devices"] == [
-        {"type": "mydevice", "frontend": "g2", "devid": 0, "backend_domid": 0},
-        {"type": "mydevice", "frontend": "g2", "devid": 1, "backend_domid": 0},
+        {"type": "mydevice", "frontend": "g2", "devid": 0},
+        {"type": "mydevice", "frontend": "g2", "devid": 1},
     ]
 
 
@@ -58,7 +58,7 @@ def test_only_the_given_hosts_are_planned():
             "guests": ["g1"],
             "domains": ["g1"],
             "backend_domains": [],
-            "devices": [{"type": "mydevice", "frontend": "g1", "devid": 0, "backend_domid": 0}],
+            "devices": [{"type": "mydevice", "frontend": "g1", "devid": 0}],
         }
     }
     assert fleet_plan(hostvars, []) == {}
@@ -91,11 +91,11 @@ def test_driver_domain_backend_and_entries():
             "type": "mydevice",
             "frontend": "g1",
             "devid": 0,
-            "backend_domain": "drv1",
+            "backend": "drv1",
             "frontend_entries": {"ring-size": "1"},
             "backend_entries": {"mode": "rw"},
         },
-        {"type": "other", "frontend": "g1", "devid": 0, "backend_domid": 0},
+        {"type": "other", "frontend": "g1", "devid": 0},
     ]
 
 
@@ -148,44 +148,4 @@ def test_devid_strings_of_digits_are_accepted():
 def test_bad_inventory_is_named(hostvars, hosts, message):
     with pytest.raises(FleetError) as exc:
         fleet_plan(hostvars, hosts)
-    assert message in str(exc.value)
-
-
-DEVICES = [
-    {"type": "t", "frontend": "g1", "devid": 0, "backend_domid": 0},
-    {"type": "t", "frontend": "g1", "devid": 1, "backend_domain": "drv1"},
-]
-
-
-@pytest.mark.parametrize(
-    "domains",
-    [
-        [{"domid": 0, "name": "Domain-0"}, {"domid": 7, "name": "drv1", "types": ["vif"]}],
-        {"Domain-0": 0, "drv1": 7},
-    ],
-)
-def test_resolve_backends(domains):
-    assert resolve_backends(DEVICES, domains) == [
-        {"type": "t", "frontend": "g1", "devid": 0, "backend_domid": 0},
-        {"type": "t", "frontend": "g1", "devid": 1, "backend_domid": 7},
-    ]
-    # the input is not modified
-    assert DEVICES[1]["backend_domain"] == "drv1"
-
-
-@pytest.mark.parametrize(
-    "devices, domains, message",
-    [
-        (DEVICES, {"Domain-0": 0}, "backend domain 'drv1' of g1 t/1 is not running on this Xen host"),
-        (DEVICES, [{"name": "drv1", "domid": 3}, {"name": "drv1", "domid": 4}], "matches several domains: [3, 4]"),
-        (DEVICES, [{"name": "drv1"}], "domains entries need 'name' and 'domid'"),
-        (DEVICES, {"drv1": "7"}, "domid of 'drv1' must be an integer"),
-        (DEVICES, "drv1", "domains must be a list or a dictionary"),
-        ({"type": "t"}, {}, "input must be a list of devices"),
-        (["t"], {}, "devices must be dictionaries"),
-    ],
-)
-def test_resolve_backends_errors(devices, domains, message):
-    with pytest.raises(FleetError) as exc:
-        resolve_backends(devices, domains)
     assert message in str(exc.value)

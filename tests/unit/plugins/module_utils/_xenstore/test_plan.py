@@ -44,7 +44,8 @@ def snapshot_of(tree, devices, domains=(0, 1, 2), with_type_dirs=True):
         names = sorted(set(p[len(prefix):].split("/")[0] for p in tree if p.startswith(prefix)))
         return names if (names or path in tree) else None
 
-    for path in planner.listing_paths(devices, with_type_dirs):
+    type_dirs = planner.backend_type_dirs(devices) if with_type_dirs else []
+    for path in planner.listing_paths(devices, type_dirs):
         snap.listings[path] = children(path)
     for op, path in planner.node_reads(devices, snap):
         if path in tree:
@@ -119,7 +120,10 @@ def test_absent_device_needs_no_reads():
     # driver-written keys are not drift
     ({"BE/ring-ref": ("8", ["n0", "r1"]), "FE/event-channel": ("9", ["n1"]),
       "BE/feature-x": ("1", ["n0", "r1"]), "BE/hotplug-status": ("connected", ["n0", "r1"])}, []),
-    (dict(FE__backend__id=("3", ["n1", "r0"])), [("write", FE + "/backend-id", "0")]),
+    # a backend-id that names no domain is damage, not another backend: repaired
+    (dict(FE__backend__id=("x", ["n1", "r0"])), [("write", FE + "/backend-id", "0")]),
+    (dict(FE__backend__id=("03", ["n1", "r0"])), [("write", FE + "/backend-id", "0")]),
+    (dict(FE__backend__id=("99999", ["n1", "r0"])), [("write", FE + "/backend-id", "0")]),
     (dict(BE__online=("0", ["n0", "r1"])), [("write", BE + "/online", "1")]),
     (dict(FE=("", ["r0"])), [("set_perms", FE, ["n1", "r0"])]),
     (dict(BE=("", ["n0"])), [("set_perms", BE, ["n0", "r1"])]),
@@ -153,7 +157,7 @@ def test_batch_orders_all_dirs_then_keys_then_states():
     ops = planner.plan_present(devices, snapshot_of({}, devices)).ops
     kinds = [op[0] if not op[1].endswith("/state") else "state" for op in ops]
     assert kinds == ["mkdir", "set_perms"] * 6 + ["write"] * 15 + ["state"] * 6
-    assert planner.listing_paths(devices, False) == ["/local/domain/1/device/mydevice",
+    assert planner.listing_paths(devices) == ["/local/domain/1/device/mydevice",
                                                      "/local/domain/0/backend/mydevice/1"]
 
 
@@ -254,7 +258,8 @@ DOMAINS = {0: "Domain-0", 1: "domu1", 2: "domu2", 3: "dup", 4: "dup"}
 @pytest.mark.parametrize("spec, expected", [
     (dict(type="t", frontend="domu1"), (1, 0, 0, "domu1")),
     (dict(type="t", frontend="2", devid=3), (2, 3, 0, None)),
-    (dict(type="t", frontend=2, backend_domid=1), (2, 0, 1, None)),
+    (dict(type="t", frontend=2, backend=1), (2, 0, 1, None)),
+    (dict(type="t", frontend=1, backend="domu2"), (1, 0, 2, None)),
 ])
 def test_make_device(spec, expected):
     dev = planner.make_device(spec, DOMAINS)
@@ -265,9 +270,14 @@ def test_make_device(spec, expected):
     (dict(type="t", frontend="9"), r"frontend domain 9 does not exist \(no /local/domain/9\)"),
     (dict(type="t", frontend="nosuch"), "^frontend: no domain is named 'nosuch'"),
     (dict(type="t", frontend="dup"), "^frontend: domain name 'dup' is ambiguous: domains 3, 4 all have it; give the domid"),
-    (dict(type="t", frontend="0"), r"frontend and backend are the same domain \(0\).*frontend and backend_domid must differ"),
-    (dict(type="t", frontend="1", backend_domid=1), "same domain"),
-    (dict(type="t", frontend="1", backend_domid=8), r"^backend_domid: backend domain 8 does not exist \(no /local/domain/8\)"),
+    (dict(type="t", frontend="0"), r"frontend and backend are the same domain \(0\).*frontend and backend must differ"),
+    (dict(type="t", frontend="1", backend=1), "same domain"),
+    (dict(type="t", frontend="domu1", backend="domu1"), "same domain"),
+    (dict(type="t", frontend="1", backend=8), r"^backend domain 8 does not exist \(no /local/domain/8\)"),
+    (dict(type="t", frontend="1", backend="nosuch"), "^backend: no domain is named 'nosuch'"),
+    (dict(type="t", frontend="1", backend="dup"), "^backend: domain name 'dup' is ambiguous"),
+    (dict(type="t", frontend="1", backend="-2"), "backend must be a domain id between 0 and 32751, got -2"),
+    (dict(type="t", frontend="1", backend=["0"]), "backend must be a domain id or a domain name"),
     (dict(type="t", frontend="-1"), "frontend must be a domain id between 0 and 32751, got -1"),
     (dict(type="t", frontend=" +9 "), "frontend domain 9 does not exist"),
     (dict(type="t", frontend=""), "frontend must be a domain id or a domain name"),
@@ -282,17 +292,25 @@ def test_make_device_rejects(spec, message):
         planner.make_device(spec, DOMAINS)
 
 
-@pytest.mark.parametrize("frontend, is_name", [
-    (1, False), ("1", False), (" 12 ", False), ("-1", False), ("+3", False), (True, False),
-    ("domu1", True), ("-", True), ("1a", True), ("1.5", True), ("", True), (["1"], True),
+@pytest.mark.parametrize("value, ref", [
+    (1, 1), ("1", 1), (" 12 ", 12), ("+3", 3), ("domu1", "domu1"), ("-", "-"), ("1a", "1a"), ("1.5", "1.5"),
 ])
-def test_frontend_is_name(frontend, is_name):
-    assert planner.frontend_is_name(frontend) is is_name
+def test_domain_ref(value, ref):
+    assert planner.domain_ref(value, "frontend") == ref
+
+
+@pytest.mark.parametrize("value, message", [
+    ("-1", "between 0 and 32751, got -1"), (True, "domain id or a domain name"), ("", "domain id or a domain name"),
+    (["1"], "domain id or a domain name"), ("a\nb", "neither a domain id nor a valid domain name"),
+])
+def test_domain_ref_rejects(value, message):
+    with pytest.raises(ValidationError, match="^backend.*" + message):
+        planner.domain_ref(value, "backend")
 
 
 def test_duplicates_after_name_resolution():
     devices = [planner.make_device(dict(type="t", frontend="domu1"), DOMAINS),
-               planner.make_device(dict(type="t", frontend="1", backend_domid=2), DOMAINS)]
+               planner.make_device(dict(type="t", frontend="1", backend=2), DOMAINS)]
     with pytest.raises(ValidationError, match=r"devices\[0\] and devices\[1\] are the same device: t device 0 of domain 1"):
         planner.check_duplicates(devices)
 
