@@ -45,8 +45,10 @@ options:
   type:
     description:
       - Device type, the name the drivers register with xenbus (for example C(mydevice)).
-      - Only letters, digits, C(_) and C(-). The backend bus id C(<type>-<frontend domid>-<devid>)
-        must fit Linux's 19 characters.
+      - 1 to 15 letters, digits, C(_) or C(-). Linux names the backend device
+        C(<type>-<frontend domid>-<devid>) and allows at most 19 characters, which a 15-character
+        type fills with domid 0 and devid 0; each device's own bus id must fit too, so longer
+        domids and devids need shorter types.
       - Required with O(frontend) for a single device; mutually exclusive with O(devices).
     type: str
   frontend:

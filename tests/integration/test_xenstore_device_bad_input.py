@@ -53,9 +53,15 @@ CASES = [
     # a trailing newline: "$" in a pattern would let it through to the paths
     bad("type-trailing-newline", device(type="mydevice\n"), "type", "type 'mydevice\\n' contains characters outside"),
     bad("type-empty", device(type=""), "type", "type must be a non-empty string"),
-    bad("type-busid-20", device(type="t" * 16), "type", "the backend bus id 'tttttttttttttttt-1-0' is 20 characters"),
-    bad("type-busid-20-by-name", device("guest1", type="t" * 16), "type",
-        "the backend bus id tttttttttttttttt-<domid of guest1>-0 has at least 20 characters, Linux allows at most 19"),
+    # the type rule: at most 15 characters, what the shortest bus id (<type>-0-0) leaves
+    bad("type-16-characters", device(type="t" * 16), "type",
+        "type 'tttttttttttttttt' is 16 characters long, more than the limit of 15"),
+    bad("type-16-characters-by-name", device("guest1", type="t" * 16), "type",
+        "type 'tttttttttttttttt' is 16 characters long, more than the limit of 15"),
+    # and each device's own bus id
+    bad("type-busid-20", device(type="t" * 15, devid=10), "type", "the backend bus id 'ttttttttttttttt-1-10' is 20 characters"),
+    bad("type-busid-20-by-name", device("guest1", type="t" * 15, devid=10), "type",
+        "the backend bus id ttttttttttttttt-<domid of guest1>-10 has at least 20 characters, Linux allows at most 19"),
     bad("type-busid-20-by-devid", device(type="t" * 7, devid=2 ** 31 - 1), "type",
         "the backend bus id 'ttttttt-1-2147483647' is 20 characters"),
     bad("type-busid-20-after-lookup", device("tenth", type="t" * 15), "type",

@@ -6,6 +6,9 @@
 
 Pure functions, no I/O. Every function raises ``ValidationError`` with a message naming the
 offending input and the rule it breaks.
+
+This is the one home of these rules: the modules' prechecks and the fleet planning code
+(``plugin_utils/_fleet.py``) call the functions here, so a rule and its message exist once.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ XENSTORE_REL_PATH_MAX = 2048
 XENSTORE_VALUE_MAX = 2048
 # Linux XEN_BUS_ID_SIZE is 20 including the terminating NUL.
 XEN_BUS_ID_MAX = 19
+# A device type must leave room for the shortest backend bus id, <type>-<frontend domid>-<devid>
+# with domid 0 and devid 0: "-0-0" takes 4 of the 19 characters.
+DEVICE_TYPE_MAX = XEN_BUS_ID_MAX - len("-0-0")
 DEVID_MAX = 2 ** 31 - 1
 # DOMID_FIRST_RESERVED (0x7FF0): higher ids are special (DOMID_SELF, DOMID_IO, ...).
 DOMID_MAX = 0x7FEF
@@ -121,28 +127,44 @@ def check_devid(devid) -> int:
     return devid
 
 
-def check_type(devtype, frontend: int, devid: int, frontend_name=None) -> str:
-    """Validate a device type name and the Linux backend bus id it yields.
+def check_device_type(devtype, what="type") -> str:
+    """The device type rule: 1 to DEVICE_TYPE_MAX (15) of A-Z a-z 0-9 _ -.
+
+    One XenStore path component, the name the drivers register with xenbus, and short enough
+    that the Linux backend bus id ``<type>-<frontend domid>-<devid>`` can fit in its 19
+    characters (domid 0, devid 0). ``what`` names the option in the message.
+    """
+    if not isinstance(devtype, str) or not devtype:
+        raise ValidationError("%s must be a non-empty string, got %r" % (what, devtype))
+    if not _TYPE.match(devtype):
+        raise ValidationError(
+            "%s %r contains characters outside A-Z a-z 0-9 _ -" % (what, devtype))
+    if len(devtype) > DEVICE_TYPE_MAX:
+        raise ValidationError(
+            "%s %r is %d characters long, more than the limit of %d: the Linux backend bus id "
+            "<type>-<frontend domid>-<devid> has at most %d characters (XEN_BUS_ID_SIZE 20 including the NUL)"
+            % (what, devtype, len(devtype), DEVICE_TYPE_MAX, XEN_BUS_ID_MAX))
+    return devtype
+
+
+def check_type(devtype, frontend: int, devid: int, frontend_name=None, what="type") -> str:
+    """Validate a device type name (``check_device_type``) and the Linux backend bus id it yields.
 
     With ``frontend_name`` (a frontend given by name, not yet looked up) ``frontend`` is the
     smallest domid it can resolve to, and the message speaks of the shortest possible bus id.
     """
-    if not isinstance(devtype, str) or not devtype:
-        raise ValidationError("type must be a non-empty string, got %r" % (devtype,))
-    if not _TYPE.match(devtype):
-        raise ValidationError(
-            "type %r contains characters outside A-Z a-z 0-9 _ -" % devtype)
+    check_device_type(devtype, what)
     bus_id = "%s-%d-%d" % (devtype, frontend, devid)
     if len(bus_id) > XEN_BUS_ID_MAX:
         if frontend_name is not None:
             raise ValidationError(
-                "type %r is too long: the backend bus id %s-<domid of %s>-%d has at least %d characters, "
+                "%s %r is too long: the backend bus id %s-<domid of %s>-%d has at least %d characters, "
                 "Linux allows at most %d (XEN_BUS_ID_SIZE 20 including the NUL)"
-                % (devtype, devtype, frontend_name, devid, len(bus_id), XEN_BUS_ID_MAX))
+                % (what, devtype, devtype, frontend_name, devid, len(bus_id), XEN_BUS_ID_MAX))
         raise ValidationError(
-            "type %r is too long for this device: the backend bus id %r is %d characters, "
+            "%s %r is too long for this device: the backend bus id %r is %d characters, "
             "Linux allows at most %d (XEN_BUS_ID_SIZE 20 including the NUL)"
-            % (devtype, bus_id, len(bus_id), XEN_BUS_ID_MAX))
+            % (what, devtype, bus_id, len(bus_id), XEN_BUS_ID_MAX))
     return devtype
 
 
