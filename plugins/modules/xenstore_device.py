@@ -130,6 +130,8 @@ options:
   timeout:
     description:
       - Seconds to wait for O(wait), and for the backend to answer the removal handshake.
+      - A finite number more than V(0) and at most V(3600), checked before anything is read or
+        written.
     type: float
     default: 30.0
   retries:
@@ -141,6 +143,7 @@ options:
         When the drop came after a commit was sent, the commit may have taken effect; the call
         is then reported as changed, with a warning.
       - A daemon that does not answer within O(request_timeout) is not retried.
+      - From V(0) (one attempt) to V(100).
     type: int
     default: 10
   prune_stale:

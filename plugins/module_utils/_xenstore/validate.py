@@ -13,6 +13,7 @@ This is the one home of these rules: the modules' prechecks and the fleet planni
 
 from __future__ import annotations
 
+import math
 import re
 
 # XenStore wire limits (xen/include/public/io/xs_wire.h, docs/misc/xenstore.txt).
@@ -30,6 +31,16 @@ DEVICE_TYPE_MAX = XEN_BUS_ID_MAX - len("-0-0")
 DEVID_MAX = 2 ** 31 - 1
 # DOMID_FIRST_RESERVED (0x7FF0): higher ids are special (DOMID_SELF, DOMID_IO, ...).
 DOMID_MAX = 0x7FEF
+
+# Ranges of the numeric options (seconds are more than 0 and at most the maximum).
+# timeout: Linux gives a frontend's devices 30 s (+270 s for drivers not marked not_essential) to
+# connect, xenopsd waits at most 300 s for a clean removal: an hour covers any real driver.
+TIMEOUT_MAX = 3600.0
+# request_timeout: one XenStore request answers in microseconds to milliseconds; a daemon that
+# needs more than 10 minutes for one is stuck, and every request may wait this long.
+REQUEST_TIMEOUT_MAX = 600.0
+# retries: the backoff is capped at 1.5 s per attempt, so 100 re-runs already wait minutes.
+RETRIES_MAX = 100
 
 FRONTEND_PROTOCOL_KEYS = ("backend", "backend-id", "state")
 BACKEND_PROTOCOL_KEYS = ("frontend", "frontend-id", "online", "state")
@@ -166,6 +177,29 @@ def check_type(devtype, frontend: int, devid: int, frontend_name=None, what="typ
             "Linux allows at most %d (XEN_BUS_ID_SIZE 20 including the NUL)"
             % (what, devtype, bus_id, len(bus_id), XEN_BUS_ID_MAX))
     return devtype
+
+
+def check_seconds(value, option, maximum) -> float:
+    """A duration option: a finite number of seconds, more than 0 and at most ``maximum``.
+
+    NaN compares false with everything and infinity passes any lower bound, so both are named
+    here: a NaN timeout would never expire and an infinite one overflows the socket calls.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 < value <= maximum:
+        raise ValidationError("%s must be a finite number of seconds, more than 0 and at most %g, got %r"
+                              % (option, maximum, value))
+    return float(value)
+
+
+def check_count(value, option, maximum) -> int:
+    """A count option: an integer from 0 to ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        # '1e999' converts to an int of 1000 digits (Python refuses to print ints over 4300)
+        shown = "%r" % (value,) if not isinstance(value, int) or abs(value) < 10 ** 20 else \
+            "an integer of more than 20 digits"
+        raise ValidationError("%s must be an integer from 0 to %d, got %s" % (option, maximum, shown))
+    return value
 
 
 def check_domain_name(name) -> str:

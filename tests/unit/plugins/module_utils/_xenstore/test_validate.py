@@ -170,6 +170,51 @@ def test_check_type_of_a_frontend_given_by_name_speaks_of_the_shortest_bus_id():
         validate.check_type("t" * 15, 0, 10, frontend_name="web1")
 
 
+SECONDS = "%s must be a finite number of seconds, more than 0 and at most %s, got %s"
+
+
+@pytest.mark.parametrize("value, maximum, shown", [
+    (float("nan"), 3600, "nan"),
+    (float("inf"), 3600, "inf"),
+    (float("-inf"), 3600, "-inf"),
+    (float("1e999"), 600, "inf"),
+    (0, 3600, "0"),
+    (0.0, 3600, "0.0"),
+    (-0.0, 3600, "-0.0"),
+    (-1, 600, "-1"),
+    (-1e-9, 600, "-1e-09"),
+    (3600.001, 3600, "3600.001"),
+    (601, 600, "601"),
+    (True, 3600, "True"),
+    ("5", 3600, "'5'"),
+    (None, 3600, "None"),
+])
+def test_check_seconds_rejects(value, maximum, shown):
+    with pytest.raises(ValidationError) as exc:
+        validate.check_seconds(value, "timeout", maximum)
+    assert str(exc.value) == SECONDS % ("timeout", maximum, shown)
+
+
+@pytest.mark.parametrize("value, maximum", [(1e-9, 600), (0.5, 600), (10, 600), (600, 600), (3600.0, 3600)])
+def test_check_seconds_accepts(value, maximum):
+    assert validate.check_seconds(value, "request_timeout", maximum) == float(value)
+
+
+@pytest.mark.parametrize("value, shown", [
+    (-1, "-1"), (101, "101"), (10 ** 999, "an integer of more than 20 digits"),
+    (-(10 ** 30), "an integer of more than 20 digits"), (True, "True"), (1.0, "1.0"), (None, "None"),
+])
+def test_check_count_rejects(value, shown):
+    with pytest.raises(ValidationError) as exc:
+        validate.check_count(value, "retries", 100)
+    assert str(exc.value) == "retries must be an integer from 0 to 100, got %s" % shown
+
+
+@pytest.mark.parametrize("value", [0, 1, 10, 100])
+def test_check_count_accepts(value):
+    assert validate.check_count(value, "retries", 100) == value
+
+
 @pytest.mark.parametrize("entries, expected", [
     (None, {}),
     ({}, {}),
