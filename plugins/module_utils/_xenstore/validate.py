@@ -7,8 +7,9 @@
 Pure functions, no I/O. Every function raises ``ValidationError`` with a message naming the
 offending input and the rule it breaks.
 
-This is the one home of these rules: the modules' prechecks and the fleet planning code
-(``plugin_utils/_fleet.py``) call the functions here, so a rule and its message exist once.
+This is the one home of these rules: the modules' prechecks, the fleet planning code
+(``plugin_utils/_fleet.py``) and the roles (through the ``splitdriver.xen.validated`` filter)
+all call the functions here, so a rule and its message exist once.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ LIMIT_15 = ("is %d characters long, more than the limit of 15: the Linux backend
     (7, "type must be a non-empty string, got 7"),
 ])
 def test_check_device_type(devtype, message):
-    """The one device type rule: the modules and the fleet filter call it."""
+    """The one device type rule: the modules, the fleet filter and the roles all call it."""
     if message is None:
         assert validate.check_device_type(devtype) == devtype
     else:
