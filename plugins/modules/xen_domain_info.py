@@ -89,6 +89,7 @@ from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client i
     XenStore,
     XenStoreError,
 )
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.common import check_connection_options
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.domains import (
     MODULE_KWARGS,
     argument_spec,
@@ -100,8 +101,10 @@ from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.validate
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), **MODULE_KWARGS)
     params = module.params
-    if params["request_timeout"] <= 0:
-        module.fail_json(msg="request_timeout must be a positive number of seconds, got %s" % params["request_timeout"])
+    try:
+        check_connection_options(params)
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc))
     if not HAS_PYXS:
         module.fail_json(msg=missing_required_lib("pyxs"), exception=PYXS_IMPORT_ERROR)
     try:

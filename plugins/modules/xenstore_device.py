@@ -45,8 +45,10 @@ options:
   type:
     description:
       - Device type, the name the drivers register with xenbus (for example C(mydevice)).
-      - Only letters, digits, C(_) and C(-). The backend bus id C(<type>-<frontend domid>-<devid>)
-        must fit Linux's 19 characters.
+      - 1 to 15 letters, digits, C(_) or C(-). Linux names the backend device
+        C(<type>-<frontend domid>-<devid>) and allows at most 19 characters, which a 15-character
+        type fills with domid 0 and devid 0; each device's own bus id must fit too, so longer
+        domids and devids need shorter types.
       - Required with O(frontend) for a single device; mutually exclusive with O(devices).
     type: str
   frontend:
@@ -146,6 +148,8 @@ options:
   timeout:
     description:
       - Seconds to wait for O(wait), and for the backend to answer the removal handshake.
+      - A finite number more than V(0) and at most V(3600), checked before anything is read or
+        written.
     type: float
     default: 30.0
   retries:
@@ -157,6 +161,7 @@ options:
         When the drop came after a commit was sent, the commit may have taken effect; the call
         is then reported as changed, with a warning.
       - A daemon that does not answer within O(request_timeout) is not retried.
+      - From V(0) (one attempt) to V(100).
     type: int
     default: 10
   prune_stale:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore import validate
+
 DOM0_NAME = "Domain-0"
 HOST_VAR = "splitdriver_xen_host"
 DOMAIN_VAR = "splitdriver_xen_domain"
@@ -33,8 +35,6 @@ DEVID_MAX = 2**31 - 1
 # Xen domain names as xl accepts them are free-form, but the ones we pass on must at least be
 # printable ASCII without spaces at the ends; the module does the XenStore-level validation.
 _NAME_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?\Z")
-# What xenstore_device accepts (validate._TYPE): one path component of these characters.
-_TYPE_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
 
 class FleetError(ValueError):
@@ -87,11 +87,11 @@ def guest_devices(guest, domain, devices):
                 % (guest, DEVICES_VAR, index, ", ".join(unknown), ", ".join(sorted(DEVICE_KEYS)))
             )
         dtype = spec.get("type")
-        if not isinstance(dtype, str) or not _TYPE_RE.match(dtype):
-            raise FleetError(
-                "%s: %s[%d].type must be a device type name (letters, digits, '_', '-', '@'), got %r"
-                % (guest, DEVICES_VAR, index, dtype)
-            )
+        type_option = "%s[%d].type" % (DEVICES_VAR, index)
+        try:
+            validate.check_device_type(dtype, type_option)
+        except validate.ValidationError as exc:
+            raise FleetError("%s: %s" % (guest, exc)) from None
         if "devid" in spec and "devids" in spec:
             raise FleetError("%s: %s[%d]: give devid or devids, not both" % (guest, DEVICES_VAR, index))
         if "devids" in spec:
@@ -101,6 +101,12 @@ def guest_devices(guest, domain, devices):
             devids = [_devid(guest, index, d) for d in devids]
         else:
             devids = [_devid(guest, index, spec.get("devid", 0))]
+        for devid in devids:
+            try:
+                # the module's own check for a frontend given by name (its domid is not known yet)
+                validate.check_type(dtype, 0, devid, frontend_name=domain, what=type_option)
+            except validate.ValidationError as exc:
+                raise FleetError("%s: %s" % (guest, exc)) from None
         backend = spec.get("backend")
         if backend is None or backend == DOM0_NAME:
             backend = None

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from test_xenstore_device_playbooks import run_playbook
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +53,25 @@ def test_list_and_lookup(tmp_path, xenstored):
     assert results["unknown"]["domains"] == []
     assert not any(results[name]["changed"] for name in results)
     assert [e for e in xenstored.requests() if e["op"] in ("WRITE", "MKDIR", "SET_PERMS", "RM")] == []
+
+
+REQUEST_TIMEOUT_CASES = [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("1e999", "inf"),
+                         (0, "0.0"), (-1, "-1.0"), (601, "601.0")]
+
+
+def test_request_timeout_out_of_range_is_refused_before_connecting(tmp_path, xenstored):
+    """Every non-finite or out-of-range request_timeout fails naming the option and the value,
+    in one ansible-playbook run, before any connection; the good last task proves the log works."""
+    tasks = [{"name": "request_timeout %s" % (value,), INFO: {"request_timeout": value}, "ignore_errors": True}
+             for value, shown in REQUEST_TIMEOUT_CASES]
+    tasks.append({"name": "good", INFO: {"request_timeout": 600}})
+    xenstored.clear_log()
+    run = run_playbook(tmp_path, xenstored, tasks)
+    for value, shown in REQUEST_TIMEOUT_CASES:
+        result = run["request_timeout %s" % (value,)]
+        assert result["failed"] is True and result["changed"] is False, result
+        assert result["msg"] == ("request_timeout must be a finite number of seconds, more than 0 and at most "
+                                 "600, got %s" % shown), result
+    assert [d["domid"] for d in run["good"]["domains"]] == [0, 1, 2]
+    # only the good task connected
+    assert len({e["conn"] for e in xenstored.requests()}) == 1

@@ -16,8 +16,12 @@ one transaction (what needs the live domains: names, existing domids, duplicates
 resolution). Module runs that connect open one connection each, in task order, so the log maps
 onto the rows and each of those rows is checked on its own connection.
 
+The numeric options (``timeout``, ``request_timeout``, ``retries``) get every non-finite and
+out-of-range value, with ``wait`` none and connected.
+
 The last task, an empty ``devices`` list, is no error: ok, unchanged, and no connection at all.
-The accepted side of the 20-character bus id rows (19 characters) is written in a test of its own.
+The accepted side of the 20-character bus id rows (19 characters) is written in a test of its own,
+as is the accepted side of the numeric ranges (the maxima and ``retries: 0``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,45 @@ def entries(which, key="k", value="v", **kwargs):
     return device("1", **{which: {key: value}}, **kwargs)
 
 
+SECONDS = "%s must be a finite number of seconds, more than 0 and at most %s, got %s"
+# (option, value as the playbook gives it, what the message shows), for the seconds options;
+# strings are converted by the argument spec's float type ("1e999" overflows to inf).
+SECONDS_CASES = [(option, value, shown)
+                 for option, maximum in (("timeout", 3600), ("request_timeout", 600))
+                 for value, shown in (("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("1e999", "inf"),
+                                      (0, "0.0"), (-1, "-1.0"), (maximum + 1, "%s.0" % (maximum + 1)))]
+
+
+def _numeric_rows():
+    """Every bad value of every numeric option, without a wait and with one: all are refused
+    before the module connects (a NaN timeout used to write the device, then wait forever)."""
+    rows = []
+    for wait in ("none", "connected"):
+        for option, value, shown in SECONDS_CASES:
+            maximum = 3600 if option == "timeout" else 600
+            rows.append(bad("%s-%s-wait-%s" % (option, value, wait), dict(device(), wait=wait, **{option: value}),
+                            option, SECONDS % (option, maximum, shown)))
+        rows += [
+            bad("retries-nan-wait-" + wait, dict(device(), wait=wait, retries="nan"), "retries",
+                "argument 'retries' is of type str and we were unable to convert to int"),
+            # ansible-core 2.19's int conversion lets OverflowError out for "inf" (fixed upstream in
+            # ansible/ansible#87253): refused before the module runs, but the message cannot name the option
+            bad("retries-inf-wait-" + wait, dict(device(), wait=wait, retries="inf"), "",
+                "cannot convert Infinity to integer"),
+            bad("retries--inf-wait-" + wait, dict(device(), wait=wait, retries="-inf"), "",
+                "cannot convert Infinity to integer"),
+            bad("retries-1e999-wait-" + wait, dict(device(), wait=wait, retries="1e999"), "retries",
+                "retries must be an integer from 0 to 100, got an integer of more than 20 digits"),
+            bad("retries-negative-wait-" + wait, dict(device(), wait=wait, retries=-1), "retries",
+                "retries must be an integer from 0 to 100, got -1"),
+            bad("retries-101-wait-" + wait, dict(device(), wait=wait, retries=101), "retries",
+                "retries must be an integer from 0 to 100, got 101"),
+        ]
+    return rows
+
+
+NUMERIC_ROWS = _numeric_rows()
+
 CASES = [
     # --- type names: characters and the 19-character Linux bus id -------------------------
     bad("type-space", device(type="my device"), "type", "type 'my device' contains characters outside"),
@@ -53,9 +96,15 @@ CASES = [
     # a trailing newline: "$" in a pattern would let it through to the paths
     bad("type-trailing-newline", device(type="mydevice\n"), "type", "type 'mydevice\\n' contains characters outside"),
     bad("type-empty", device(type=""), "type", "type must be a non-empty string"),
-    bad("type-busid-20", device(type="t" * 16), "type", "the backend bus id 'tttttttttttttttt-1-0' is 20 characters"),
-    bad("type-busid-20-by-name", device("guest1", type="t" * 16), "type",
-        "the backend bus id tttttttttttttttt-<domid of guest1>-0 has at least 20 characters, Linux allows at most 19"),
+    # the type rule: at most 15 characters, what the shortest bus id (<type>-0-0) leaves
+    bad("type-16-characters", device(type="t" * 16), "type",
+        "type 'tttttttttttttttt' is 16 characters long, more than the limit of 15"),
+    bad("type-16-characters-by-name", device("guest1", type="t" * 16), "type",
+        "type 'tttttttttttttttt' is 16 characters long, more than the limit of 15"),
+    # and each device's own bus id
+    bad("type-busid-20", device(type="t" * 15, devid=10), "type", "the backend bus id 'ttttttttttttttt-1-10' is 20 characters"),
+    bad("type-busid-20-by-name", device("guest1", type="t" * 15, devid=10), "type",
+        "the backend bus id ttttttttttttttt-<domid of guest1>-10 has at least 20 characters, Linux allows at most 19"),
     bad("type-busid-20-by-devid", device(type="t" * 7, devid=2 ** 31 - 1), "type",
         "the backend bus id 'ttttttt-1-2147483647' is 20 characters"),
     bad("type-busid-20-after-lookup", device("tenth", type="t" * 15), "type",
@@ -176,11 +225,7 @@ CASES = [
         "devices[3]: backend_entries value for key 'k' must be printable ASCII"),
     bad("device-missing-type", {"devices": [{"frontend": 1}]}, "type", "missing required arguments: type"),
     # --- options --------------------------------------------------------------------------------
-    bad("timeout-zero", dict(device(), timeout=0), "timeout", "timeout must be a positive number of seconds"),
-    bad("timeout-negative", dict(device(), timeout=-3), "timeout", "timeout must be a positive number of seconds"),
-    bad("request-timeout-zero", dict(device(), request_timeout=0), "request_timeout",
-        "request_timeout must be a positive number of seconds"),
-    bad("retries-negative", dict(device(), retries=-1), "retries", "retries must be 0 or more, got -1"),
+    *NUMERIC_ROWS,
     bad("devices-and-type", {"devices": [device()], "type": "mydevice"}, "devices",
         "parameters are mutually exclusive: devices|type"),
     bad("devices-and-frontend", {"devices": [device()], "frontend": 1}, "devices",
@@ -309,3 +354,14 @@ def test_bus_id_of_19_characters_is_accepted(tmp_path, xenstored):
         "/local/domain/0/backend/tttttt/2/2147483647"
     assert xenstore(xenstored, "xenstore-read", "/local/domain/0/backend/%s/1/0/state" % longest).stdout == "1\n"
     assert xenstore(xenstored, "xenstore-read", "/local/domain/2/device/tttttt/2147483647/state").stdout == "1\n"
+
+
+def test_numeric_range_ends_are_accepted(tmp_path, xenstored):
+    """The other side of the numeric rows: the maxima, and retries 0 (one attempt), are taken."""
+    run = run_playbook(tmp_path, xenstored, [
+        {"name": "maxima", MODULE: dict(device("1"), timeout=3600, request_timeout=600, retries=100)},
+        {"name": "one attempt, small bounds", MODULE: dict(device("2"), timeout="1e-3", request_timeout=0.5, retries=0)},
+    ])
+    assert run["maxima"]["changed"] and run["maxima"]["devices"][0]["action"] == "created"
+    assert run["one attempt, small bounds"]["changed"]
+    assert xenstore(xenstored, "xenstore-read", "/local/domain/0/backend/mydevice/2/0/state").stdout == "1\n"

@@ -16,10 +16,15 @@ import json
 import os
 import re
 
+# The one home of the module name, release and version rules: kernel_module_info and the
+# kernel_module role (through the splitdriver.xen.validated filter) both call the functions below.
+# Anchored with \Z, not $: "$" also matches before a trailing newline ("mymod\n").
 # MODULE_NAME_LEN is 64 - sizeof(unsigned long) = 56 bytes including the NUL.
-MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,55}$")
+MODULE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,55}\Z")
 # A kernel release names a directory under /lib/modules: no slashes, no leading dot.
-RELEASE_RE = re.compile(r"^[A-Za-z0-9_+~-][A-Za-z0-9._+~-]{0,127}$")
+RELEASE_RE = re.compile(r"^[A-Za-z0-9_+~-][A-Za-z0-9._+~-]{0,127}\Z")
+# A source version names /usr/src/<name>-<version> and the dkms package version: no slashes.
+VERSION_RE = re.compile(r"^[A-Za-z0-9_+~.-]{1,64}\Z")
 # Files kbuild reads from M=<dir>.
 KBUILD_FILES = ("Kbuild", "Makefile")
 # Suffixes of module files a kernel ships (kmod reads compressed ones too).
@@ -35,22 +40,34 @@ class KernelModuleInfoError(Exception):
     """Bad input or an unreadable host; the message is meant for the user."""
 
 
-def validate_name(name):
+def validate_name(name, option="name"):
+    """The module name rule; ``option`` names the option in the message."""
     if not isinstance(name, str) or not MODULE_NAME_RE.match(name):
         raise KernelModuleInfoError(
-            "invalid kernel module name %r: use 1 to 55 letters, digits, '_' or '-' "
-            "(the name of the .ko file without its suffix)" % (name,)
+            "%s %r is not a valid kernel module name: use 1 to 55 letters, digits, '_' or '-' "
+            "(the name of the .ko file without its suffix)" % (option, name)
         )
     return name
 
 
-def validate_release(release):
+def validate_release(release, option="release"):
+    """The kernel release rule (a directory name under /lib/modules)."""
     if not isinstance(release, str) or not RELEASE_RE.match(release) or ".." in release:
         raise KernelModuleInfoError(
-            "invalid kernel release %r: expected a release such as 6.1.0-28-amd64 "
-            "(the name of a directory under %s)" % (release, MODULES_ROOT)
+            "%s %r is not a valid kernel release: expected a release such as 6.1.0-28-amd64 "
+            "(the name of a directory under %s)" % (option, release, MODULES_ROOT)
         )
     return release
+
+
+def validate_version(version, option="version"):
+    """The source version rule (names /usr/src/<name>-<version> and the dkms version)."""
+    if not isinstance(version, str) or not VERSION_RE.match(version):
+        raise KernelModuleInfoError(
+            "%s %r is not a valid module version: use 1 to 64 letters, digits, '.', '_', '+', "
+            "'~' or '-'" % (option, version)
+        )
+    return version
 
 
 def sysfs_name(name):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from . import validate
+from . import common, validate
 from . import plan as planner
 from .client import CommitInDoubt, XenStoreError, run_transaction
 
@@ -53,11 +53,10 @@ def argument_spec():
         force=dict(type="bool", default=False),
         wait=dict(type="str", default="none", choices=["none", "initwait", "connected"]),
         timeout=dict(type="float", default=30.0),
-        request_timeout=dict(type="float", default=10.0),
         retries=dict(type="int", default=10),
         prune_stale=dict(type="bool", default=False),
-        socket=dict(type="path"),
     )
+    spec.update(common.connection_argument_spec())
     return spec
 
 
@@ -97,11 +96,9 @@ def device_specs(params) -> list:
 
 def precheck(params, specs) -> None:
     """Everything that can be validated before connecting; raises ``ValidationError``."""
-    for name in ("timeout", "request_timeout"):
-        if params[name] <= 0:
-            raise validate.ValidationError("%s must be a positive number of seconds, got %s" % (name, params[name]))
-    if params["retries"] < 0:
-        raise validate.ValidationError("retries must be 0 or more, got %d" % params["retries"])
+    common.check_connection_options(params)
+    validate.check_seconds(params["timeout"], "timeout", validate.TIMEOUT_MAX)
+    validate.check_count(params["retries"], "retries", validate.RETRIES_MAX)
     for index, spec in enumerate(specs):
         where = "devices[%d]: " % index if params.get("devices") is not None else ""
         try:

@@ -6,17 +6,17 @@
 
 from __future__ import annotations
 
-from . import validate
+from . import common, validate
 from .client import XenStoreError, run_transaction
 
 
 def argument_spec():
-    return dict(
+    spec = dict(
         name=dict(type="str"),
         domid=dict(type="int"),
-        socket=dict(type="path"),
-        request_timeout=dict(type="float", default=10.0),
     )
+    spec.update(common.connection_argument_spec())
+    return spec
 
 
 MODULE_KWARGS = dict(mutually_exclusive=[("name", "domid")], supports_check_mode=True)

@@ -6,10 +6,15 @@
 
 Pure functions, no I/O. Every function raises ``ValidationError`` with a message naming the
 offending input and the rule it breaks.
+
+This is the one home of these rules: the modules' prechecks, the fleet planning code
+(``plugin_utils/_fleet.py``) and the roles (through the ``splitdriver.xen.validated`` filter)
+all call the functions here, so a rule and its message exist once.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 # XenStore wire limits (xen/include/public/io/xs_wire.h, docs/misc/xenstore.txt).
@@ -21,9 +26,22 @@ XENSTORE_REL_PATH_MAX = 2048
 XENSTORE_VALUE_MAX = 2048
 # Linux XEN_BUS_ID_SIZE is 20 including the terminating NUL.
 XEN_BUS_ID_MAX = 19
+# A device type must leave room for the shortest backend bus id, <type>-<frontend domid>-<devid>
+# with domid 0 and devid 0: "-0-0" takes 4 of the 19 characters.
+DEVICE_TYPE_MAX = XEN_BUS_ID_MAX - len("-0-0")
 DEVID_MAX = 2 ** 31 - 1
 # DOMID_FIRST_RESERVED (0x7FF0): higher ids are special (DOMID_SELF, DOMID_IO, ...).
 DOMID_MAX = 0x7FEF
+
+# Ranges of the numeric options (seconds are more than 0 and at most the maximum).
+# timeout: Linux gives a frontend's devices 30 s (+270 s for drivers not marked not_essential) to
+# connect, xenopsd waits at most 300 s for a clean removal: an hour covers any real driver.
+TIMEOUT_MAX = 3600.0
+# request_timeout: one XenStore request answers in microseconds to milliseconds; a daemon that
+# needs more than 10 minutes for one is stuck, and every request may wait this long.
+REQUEST_TIMEOUT_MAX = 600.0
+# retries: the backoff is capped at 1.5 s per attempt, so 100 re-runs already wait minutes.
+RETRIES_MAX = 100
 
 FRONTEND_PROTOCOL_KEYS = ("backend", "backend-id", "state")
 BACKEND_PROTOCOL_KEYS = ("frontend", "frontend-id", "online", "state")
@@ -121,29 +139,68 @@ def check_devid(devid) -> int:
     return devid
 
 
-def check_type(devtype, frontend: int, devid: int, frontend_name=None) -> str:
-    """Validate a device type name and the Linux backend bus id it yields.
+def check_device_type(devtype, what="type") -> str:
+    """The device type rule: 1 to DEVICE_TYPE_MAX (15) of A-Z a-z 0-9 _ -.
+
+    One XenStore path component, the name the drivers register with xenbus, and short enough
+    that the Linux backend bus id ``<type>-<frontend domid>-<devid>`` can fit in its 19
+    characters (domid 0, devid 0). ``what`` names the option in the message.
+    """
+    if not isinstance(devtype, str) or not devtype:
+        raise ValidationError("%s must be a non-empty string, got %r" % (what, devtype))
+    if not _TYPE.match(devtype):
+        raise ValidationError(
+            "%s %r contains characters outside A-Z a-z 0-9 _ -" % (what, devtype))
+    if len(devtype) > DEVICE_TYPE_MAX:
+        raise ValidationError(
+            "%s %r is %d characters long, more than the limit of %d: the Linux backend bus id "
+            "<type>-<frontend domid>-<devid> has at most %d characters (XEN_BUS_ID_SIZE 20 including the NUL)"
+            % (what, devtype, len(devtype), DEVICE_TYPE_MAX, XEN_BUS_ID_MAX))
+    return devtype
+
+
+def check_type(devtype, frontend: int, devid: int, frontend_name=None, what="type") -> str:
+    """Validate a device type name (``check_device_type``) and the Linux backend bus id it yields.
 
     With ``frontend_name`` (a frontend given by name, not yet looked up) ``frontend`` is the
     smallest domid it can resolve to, and the message speaks of the shortest possible bus id.
     """
-    if not isinstance(devtype, str) or not devtype:
-        raise ValidationError("type must be a non-empty string, got %r" % (devtype,))
-    if not _TYPE.match(devtype):
-        raise ValidationError(
-            "type %r contains characters outside A-Z a-z 0-9 _ -" % devtype)
+    check_device_type(devtype, what)
     bus_id = "%s-%d-%d" % (devtype, frontend, devid)
     if len(bus_id) > XEN_BUS_ID_MAX:
         if frontend_name is not None:
             raise ValidationError(
-                "type %r is too long: the backend bus id %s-<domid of %s>-%d has at least %d characters, "
+                "%s %r is too long: the backend bus id %s-<domid of %s>-%d has at least %d characters, "
                 "Linux allows at most %d (XEN_BUS_ID_SIZE 20 including the NUL)"
-                % (devtype, devtype, frontend_name, devid, len(bus_id), XEN_BUS_ID_MAX))
+                % (what, devtype, devtype, frontend_name, devid, len(bus_id), XEN_BUS_ID_MAX))
         raise ValidationError(
-            "type %r is too long for this device: the backend bus id %r is %d characters, "
+            "%s %r is too long for this device: the backend bus id %r is %d characters, "
             "Linux allows at most %d (XEN_BUS_ID_SIZE 20 including the NUL)"
-            % (devtype, bus_id, len(bus_id), XEN_BUS_ID_MAX))
+            % (what, devtype, bus_id, len(bus_id), XEN_BUS_ID_MAX))
     return devtype
+
+
+def check_seconds(value, option, maximum) -> float:
+    """A duration option: a finite number of seconds, more than 0 and at most ``maximum``.
+
+    NaN compares false with everything and infinity passes any lower bound, so both are named
+    here: a NaN timeout would never expire and an infinite one overflows the socket calls.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 < value <= maximum:
+        raise ValidationError("%s must be a finite number of seconds, more than 0 and at most %g, got %r"
+                              % (option, maximum, value))
+    return float(value)
+
+
+def check_count(value, option, maximum) -> int:
+    """A count option: an integer from 0 to ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        # '1e999' converts to an int of 1000 digits (Python refuses to print ints over 4300)
+        shown = "%r" % (value,) if not isinstance(value, int) or abs(value) < 10 ** 20 else \
+            "an integer of more than 20 digits"
+        raise ValidationError("%s must be an integer from 0 to %d, got %s" % (option, maximum, shown))
+    return value
 
 
 def check_domain_name(name, option: str = "frontend") -> str:

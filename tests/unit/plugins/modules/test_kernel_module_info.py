@@ -75,8 +75,8 @@ def test_running_kernel_without_shipped_modules_has_no_reference(monkeypatch, ca
 
 
 @pytest.mark.parametrize("args, message", [
-    ({"name": "bad name"}, "invalid kernel module name 'bad name'"),
-    ({"name": "m", "release": "../etc"}, "invalid kernel release '../etc'"),
+    ({"name": "bad name"}, "name 'bad name' is not a valid kernel module name"),
+    ({"name": "m", "release": "../etc"}, "release '../etc' is not a valid kernel release"),
 ])
 def test_bad_input_fails_clearly(monkeypatch, capsys, args, message):
     result, calls = run_module(monkeypatch, capsys, args)

@@ -60,7 +60,10 @@ def test_lookup(monkeypatch, capsys, host, args, expected):
 @pytest.mark.parametrize("args, message", [
     (dict(name="a", domid=1), "parameters are mutually exclusive: name|domid"),
     (dict(domid=-3), "domid must be a domain id between 0 and 32751"),
-    (dict(request_timeout=0), "request_timeout must be a positive number"),
+    (dict(request_timeout=0), "request_timeout must be a finite number of seconds, more than 0 and at most 600, got 0.0"),
+    (dict(request_timeout="nan"), "request_timeout must be a finite number of seconds, more than 0 and at most 600, got nan"),
+    (dict(request_timeout="-inf"), "request_timeout must be a finite number of seconds, more than 0 and at most 600, got -inf"),
+    (dict(request_timeout=600.5), "request_timeout must be a finite number of seconds, more than 0 and at most 600, got 600.5"),
 ])
 def test_bad_input(monkeypatch, capsys, host, args, message):
     result = run_module(monkeypatch, capsys, host, args)

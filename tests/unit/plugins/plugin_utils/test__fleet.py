@@ -122,10 +122,18 @@ def test_devid_strings_of_digits_are_accepted():
         (inv(g1=guest(devices={"type": "t"})), ["g1"], "g1: splitdriver_xen_devices must be a list of devices, got dict"),
         (inv(g1=guest(devices=["t"])), ["g1"], "g1: splitdriver_xen_devices[0] must be a dictionary, got str"),
         (inv(g1=guest(devices=[{"type": "t", "dev": 1}])), ["g1"], "splitdriver_xen_devices[0]: unknown keys dev"),
-        (inv(g1=guest(devices=[{"devid": 1}])), ["g1"], "splitdriver_xen_devices[0].type must be a device type name"),
-        (inv(g1=guest(devices=[{"type": "a/b"}])), ["g1"], "got 'a/b'"),
-        (inv(g1=guest(devices=[{"type": "t\n"}])), ["g1"], "got 't\\n'"),
-        (inv(g1=guest(devices=[{"type": "@t"}])), ["g1"], "got '@t'"),
+        (inv(g1=guest(devices=[{"devid": 1}])), ["g1"], "g1: splitdriver_xen_devices[0].type must be a non-empty string, got None"),
+        # the module's rule and message (validate.check_device_type), named after the inventory variable
+        (inv(g1=guest(devices=[{"type": "a/b"}])), ["g1"],
+         "g1: splitdriver_xen_devices[0].type 'a/b' contains characters outside A-Z a-z 0-9 _ -"),
+        (inv(g1=guest(devices=[{"type": "t\n"}])), ["g1"], "splitdriver_xen_devices[0].type 't\\n' contains characters outside"),
+        (inv(g1=guest(devices=[{"type": "@t"}])), ["g1"], "splitdriver_xen_devices[0].type '@t' contains characters outside"),
+        (inv(g1=guest(devices=[{"type": "t" * 16}])), ["g1"],
+         "g1: splitdriver_xen_devices[0].type 'tttttttttttttttt' is 16 characters long, more than the limit of 15"),
+        # the bus id of a guest named, not numbered: the shortest domid it can have
+        (inv(g1=guest(devices=[{"type": "t" * 15, "devids": [0, 10]}])), ["g1"],
+         "g1: splitdriver_xen_devices[0].type 'ttttttttttttttt' is too long: the backend bus id "
+         "ttttttttttttttt-<domid of g1>-10 has at least 20 characters"),
         (inv(g1=guest(domain="web\n")), ["g1"], "splitdriver_xen_domain must be"),
         (inv(g1=guest(devices=[{"type": "t", "devid": -1}])), ["g1"], "devid must be an integer from 0 to 2147483647, got -1"),
         (inv(g1=guest(devices=[{"type": "t", "devid": 2**31}])), ["g1"], "got 2147483648"),

@@ -32,21 +32,52 @@ def test_valid_names(name):
     assert info.validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "x" * 56, "bad name", "../etc", "a/b", "a.ko", None, 7])
-def test_invalid_names(name):
-    with pytest.raises(info.KernelModuleInfoError, match="invalid kernel module name"):
-        info.validate_name(name)
+@pytest.mark.parametrize("name, shown", [
+    ("", "''"),
+    ("x" * 56, repr("x" * 56)),
+    ("bad name", "'bad name'"),
+    ("../etc", "'../etc'"),
+    ("a/b", "'a/b'"),
+    ("a.ko", "'a.ko'"),
+    ("mymod\n", "'mymod\\n'"),  # "$" would match before the newline
+    (None, "None"),
+    (7, "7"),
+])
+def test_invalid_names(name, shown):
+    with pytest.raises(info.KernelModuleInfoError) as exc:
+        info.validate_name(name, "kernel_module_name")
+    assert str(exc.value) == (
+        "kernel_module_name %s is not a valid kernel module name: use 1 to 55 letters, digits, '_' or '-' "
+        "(the name of the .ko file without its suffix)" % shown)
 
 
-@pytest.mark.parametrize("release", ["6.1.0-28-amd64", "6.18.44-fc-v595", "5.10.0+", "6.1~rc1"])
+@pytest.mark.parametrize("release", ["6.1.0-28-amd64", "6.18.44-fc-v595", "5.10.0+", "6.1~rc1", "x" * 128])
 def test_valid_releases(release):
     assert info.validate_release(release) == release
 
 
-@pytest.mark.parametrize("release", ["", ".", "..", "../x", "a/b", "6.1..0", "6.1 0", ".hidden", None])
+@pytest.mark.parametrize("release", [
+    "", ".", "..", "../x", "a/b", "6.1..0", "6.1 0", ".hidden", "6.1.0\n", "x" * 129, None])
 def test_invalid_releases(release):
-    with pytest.raises(info.KernelModuleInfoError, match="invalid kernel release"):
+    with pytest.raises(info.KernelModuleInfoError) as exc:
         info.validate_release(release)
+    assert str(exc.value) == (
+        "release %r is not a valid kernel release: expected a release such as 6.1.0-28-amd64 "
+        "(the name of a directory under /lib/modules)" % (release,))
+
+
+@pytest.mark.parametrize("version", ["1.0", "1", "2.3.4-rc1+git~x_y", "..", "v" * 64])
+def test_valid_versions(version):
+    assert info.validate_version(version) == version
+
+
+@pytest.mark.parametrize("version", ["", "1/2", "../1", "1 0", "1.0\n", "v" * 65, None, 1.0])
+def test_invalid_versions(version):
+    with pytest.raises(info.KernelModuleInfoError) as exc:
+        info.validate_version(version, "kernel_module_version")
+    assert str(exc.value) == (
+        "kernel_module_version %r is not a valid module version: use 1 to 64 letters, digits, "
+        "'.', '_', '+', '~' or '-'" % (version,))
 
 
 def test_sysfs_name_turns_dashes_into_underscores():
@@ -218,7 +249,7 @@ def test_gather(tmp_path, sources, sys_module):
 
 
 def test_gather_validates_first(tmp_path):
-    with pytest.raises(info.KernelModuleInfoError, match="invalid kernel release"):
+    with pytest.raises(info.KernelModuleInfoError, match="release '../../etc' is not a valid kernel release"):
         info.gather("m", "../../etc", None, None, None, "6.1", modules_root=str(tmp_path))
 
 

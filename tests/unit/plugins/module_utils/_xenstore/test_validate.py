@@ -100,12 +100,54 @@ def test_check_domid(domid, ok):
             validate.check_domid(domid, "frontend")
 
 
+LIMIT_15 = ("is %d characters long, more than the limit of 15: the Linux backend bus id "
+            "<type>-<frontend domid>-<devid> has at most 19 characters (XEN_BUS_ID_SIZE 20 including the NUL)")
+
+
+@pytest.mark.parametrize("devtype, message", [
+    ("mydevice", None),
+    ("my_dev-1", None),
+    ("A", None),
+    ("t" * 15, None),                          # "-0-0" fills the other 4 of the 19 characters
+    ("t" * 16, "type 'tttttttttttttttt' " + LIMIT_15 % 16),
+    ("my.device", "type 'my.device' contains characters outside A-Z a-z 0-9 _ -"),
+    ("my/device", "type 'my/device' contains characters outside A-Z a-z 0-9 _ -"),
+    ("my device", "type 'my device' contains characters outside A-Z a-z 0-9 _ -"),
+    ("@t", "type '@t' contains characters outside A-Z a-z 0-9 _ -"),
+    ("d\u00e9v", "type 'd\u00e9v' contains characters outside A-Z a-z 0-9 _ -"),
+    ("mydevice\n", "type 'mydevice\\n' contains characters outside A-Z a-z 0-9 _ -"),  # "$" would let it by
+    ("", "type must be a non-empty string, got ''"),
+    (None, "type must be a non-empty string, got None"),
+    (7, "type must be a non-empty string, got 7"),
+])
+def test_check_device_type(devtype, message):
+    """The one device type rule: the modules, the fleet filter and the roles all call it."""
+    if message is None:
+        assert validate.check_device_type(devtype) == devtype
+    else:
+        with pytest.raises(ValidationError) as exc:
+            validate.check_device_type(devtype)
+        assert str(exc.value) == message
+
+
+def test_check_device_type_names_the_option():
+    with pytest.raises(ValidationError, match=r"^backend_device_type 'a b' contains characters outside"):
+        validate.check_device_type("a b", "backend_device_type")
+
+
+def test_device_type_limit_is_the_shortest_bus_id():
+    assert validate.DEVICE_TYPE_MAX + len("-0-0") == validate.XEN_BUS_ID_MAX == 19
+
+
 @pytest.mark.parametrize("devtype, frontend, devid, message", [
     ("mydevice", 1, 0, None),
     ("my_dev-1", 12, 34, None),
     # mydevice-32751-9 is 16 chars; the limit is 19.
     ("abcdefghijklmno", 1, 1, None),           # 15 + "-1-1" = 19: the longest allowed
-    ("abcdefghijklmnop", 1, 1, "is 20 characters, Linux allows at most 19"),
+    ("abcdefghijklmno", 0, 0, None),
+    ("abcdefghijklmno", 10, 0, "backend bus id 'abcdefghijklmno-10-0' is 20 characters, Linux allows at most 19"),
+    ("abcdefghijklmno", 1, 10, "backend bus id 'abcdefghijklmno-1-10' is 20 characters"),
+    ("abcdefghijklmnop", 1, 1, "is 16 characters long, more than the limit of 15"),  # the type rule first
     ("mydevice", 1, 2 ** 31 - 1, "backend bus id 'mydevice-1-2147483647' is 21 characters"),
     ("my.device", 1, 0, "characters outside"),
     ("my/device", 1, 0, "characters outside"),
@@ -122,10 +164,55 @@ def test_check_type(devtype, frontend, devid, message):
 
 
 def test_check_type_of_a_frontend_given_by_name_speaks_of_the_shortest_bus_id():
-    assert validate.check_type("t" * 15, 0, 1, frontend_name="web1") == "t" * 15
-    with pytest.raises(ValidationError, match=r"^type 'tttttttttttttttt' is too long: the backend bus id "
-                       r"tttttttttttttttt-<domid of web1>-0 has at least 20 characters, Linux allows at most 19"):
-        validate.check_type("t" * 16, 0, 0, frontend_name="web1")
+    assert validate.check_type("t" * 15, 0, 0, frontend_name="web1") == "t" * 15
+    with pytest.raises(ValidationError, match=r"^type 'ttttttttttttttt' is too long: the backend bus id "
+                       r"ttttttttttttttt-<domid of web1>-10 has at least 20 characters, Linux allows at most 19"):
+        validate.check_type("t" * 15, 0, 10, frontend_name="web1")
+
+
+SECONDS = "%s must be a finite number of seconds, more than 0 and at most %s, got %s"
+
+
+@pytest.mark.parametrize("value, maximum, shown", [
+    (float("nan"), 3600, "nan"),
+    (float("inf"), 3600, "inf"),
+    (float("-inf"), 3600, "-inf"),
+    (float("1e999"), 600, "inf"),
+    (0, 3600, "0"),
+    (0.0, 3600, "0.0"),
+    (-0.0, 3600, "-0.0"),
+    (-1, 600, "-1"),
+    (-1e-9, 600, "-1e-09"),
+    (3600.001, 3600, "3600.001"),
+    (601, 600, "601"),
+    (True, 3600, "True"),
+    ("5", 3600, "'5'"),
+    (None, 3600, "None"),
+])
+def test_check_seconds_rejects(value, maximum, shown):
+    with pytest.raises(ValidationError) as exc:
+        validate.check_seconds(value, "timeout", maximum)
+    assert str(exc.value) == SECONDS % ("timeout", maximum, shown)
+
+
+@pytest.mark.parametrize("value, maximum", [(1e-9, 600), (0.5, 600), (10, 600), (600, 600), (3600.0, 3600)])
+def test_check_seconds_accepts(value, maximum):
+    assert validate.check_seconds(value, "request_timeout", maximum) == float(value)
+
+
+@pytest.mark.parametrize("value, shown", [
+    (-1, "-1"), (101, "101"), (10 ** 999, "an integer of more than 20 digits"),
+    (-(10 ** 30), "an integer of more than 20 digits"), (True, "True"), (1.0, "1.0"), (None, "None"),
+])
+def test_check_count_rejects(value, shown):
+    with pytest.raises(ValidationError) as exc:
+        validate.check_count(value, "retries", 100)
+    assert str(exc.value) == "retries must be an integer from 0 to 100, got %s" % shown
+
+
+@pytest.mark.parametrize("value", [0, 1, 10, 100])
+def test_check_count_accepts(value):
+    assert validate.check_count(value, "retries", 100) == value
 
 
 @pytest.mark.parametrize("entries, expected", [
