@@ -56,11 +56,12 @@ options:
     type: raw
   devid:
     description:
-      - Device id of the single device (0 to 2^31-1). Defaults to V(0).
+      - Device id of the single device (0 to 2^31-1). When not set, the single device gets V(0).
     type: int
   backend_domid:
     description:
-      - Domain id of the backend (dom0 or a driver domain). Defaults to V(0).
+      - Domain id of the backend (dom0 or a driver domain). When not set, the single device gets
+        V(0) (dom0).
     type: int
   frontend_entries:
     description:
