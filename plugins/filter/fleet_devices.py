@@ -11,7 +11,8 @@ author: splitdriver.xen developers (@splitdriver)
 description:
   - Reads the inventory variables of the given frontend hosts (guests) and returns one entry per
     Xen host (the dom0 inventory host that runs the activation), carrying every device of every
-    given guest on that Xen host, ready for the O(splitdriver.xen.xenstore_device) C(devices) option.
+    given guest on that Xen host, ready for the O(splitdriver.xen.xenstore_device#module:devices)
+    option of M(splitdriver.xen.xenstore_device).
   - Each guest names its Xen host with C(splitdriver_xen_host), its Xen domain name with
     C(splitdriver_xen_domain) (default its inventory name) and its devices with
     C(splitdriver_xen_devices), a list of dictionaries with the keys C(type), C(devid) (default 0) or

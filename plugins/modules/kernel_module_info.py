@@ -36,7 +36,7 @@ options:
   release:
     description:
       - Kernel release to inspect headers for, for example V(6.1.0-28-amd64).
-      - Defaults to the running kernel's release.
+      - When not set, the running kernel's release.
     type: str
   source_dir:
     description:

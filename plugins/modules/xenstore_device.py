@@ -58,7 +58,7 @@ options:
     type: raw
   devid:
     description:
-      - Device id of the single device (0 to 2^31-1). Defaults to V(0).
+      - Device id of the single device (0 to 2^31-1). When not set, the single device gets V(0).
     type: int
   backend:
     description:
