@@ -35,7 +35,7 @@ description:
   - A Xen host that cannot be listed (unreachable, C(xenstore-ls) failing, output not understood)
     gets a warning naming it and the command's error, and its guests are missing from this
     inventory; the other hosts are listed. With O(strict=true) it is an error instead, and so is
-    a guest left out for its name: the whole inventory source fails (Ansible then warns that it
+    a guest left out for its name, and the whole inventory source fails (Ansible then warns that it
     could not parse the source and goes on without it, or stops if
     C(ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true)).
   - The inventory source is a YAML file whose name ends in C(.xen.yml) or C(.xen.yaml) (or is
