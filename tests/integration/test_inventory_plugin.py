@@ -224,6 +224,8 @@ def test_bad_configuration_fails_naming_the_option(lab):
     assert "xen_hosts[0].port must be an integer from 1 to 65535, got 70000" in inv.warnings()
     inv = lab.inventory(lab.config("hostname: no_such_variable ~ 'x'\n"), expect_rc=1)
     assert "hostname: could not evaluate" in inv.warnings() and "no_such_variable" in inv.warnings()
+    inv = lab.inventory(lab.config("hostname: splitdriver_xen_domid\n"), expect_rc=1)
+    assert "hostname gave 1 for domain web1 on xen1: need a non-empty string" in inv.warnings()
     assert lab.daemons["xen1"].count() > 0  # listed, then the name could not be made: no inventory at all
 
 
