@@ -146,12 +146,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+---
 # xen.yml: the guests of two Xen hosts reached with the user's SSH configuration.
 plugin: splitdriver.xen.xen
 xen_hosts:
   - xen1.example.org
   - xen2.example.org
 
+---
 # fleet.xen.yml: another SSH config file, a non-root user with sudo, one host on another port,
 # guests named <domain>.guests.example.org, grouped by run state.
 plugin: splitdriver.xen.xen
@@ -172,6 +174,7 @@ compose:
 groups:
   driver_domains: splitdriver_xen_backend_types | length > 0
 
+---
 # local.xen.yml: run on the Xen host itself (its inventory name: xen1.example.org), cached for
 # 10 minutes.
 plugin: splitdriver.xen.xen

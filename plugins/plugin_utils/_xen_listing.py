@@ -123,8 +123,8 @@ def normalize_xen_hosts(value, transport="ssh", become=False):
             raise XenHostsError("%s must be a host name or a dictionary, got %r" % (where, entry))
         unknown = sorted(set(entry) - HOST_KEYS)
         if unknown:
-            raise XenHostsError("%s: unknown key(s) %s; known: %s" % (where, ", ".join(map(str, unknown)),
-                                                                    ", ".join(sorted(HOST_KEYS))))
+            raise XenHostsError("%s: unknown key(s) %s; known: %s"
+                                % (where, ", ".join(map(str, unknown)), ", ".join(sorted(HOST_KEYS))))
         if "name" not in entry:
             raise XenHostsError("%s: name is required (the inventory name of the Xen host's dom0)" % where)
         name = _text(where, "name", entry["name"])
@@ -146,8 +146,8 @@ def normalize_xen_hosts(value, transport="ssh", become=False):
         if entry.get("port") is not None:
             host["port"] = _port(where, entry["port"])
         if host["transport"] not in TRANSPORTS:
-            raise XenHostsError("%s.transport must be one of %s, got %r" % (where, ", ".join(TRANSPORTS),
-                                                                          host["transport"]))
+            raise XenHostsError("%s.transport must be one of %s, got %r"
+                                % (where, ", ".join(TRANSPORTS), host["transport"]))
         if not isinstance(host["become"], bool):
             raise XenHostsError("%s.become must be a boolean, got %r" % (where, host["become"]))
         hosts.append(host)
@@ -262,7 +262,7 @@ def _children(tree):
     children = {}
     for path in tree:
         while path.count("/") > 1:
-            parent, _, child = path.rpartition("/")
+            parent, child = path.rsplit("/", 1)
             known = children.setdefault(parent, set())
             if child in known:
                 break
