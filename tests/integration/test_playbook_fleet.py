@@ -144,11 +144,12 @@ class Fleet:
             json.dump(inv, out, indent=1)
         return path
 
-    def play(self, playbook: str, *args: str, expect_rc: int = 0):
+    def play(self, playbook: str, *args: str, expect_rc: int = 0, inventory: str | None = None):
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1",
                    ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
-                   ANSIBLE_LOCAL_TEMP=os.path.join(self.workdir, "tmp"))
-        cmd = [ANSIBLE_PLAYBOOK, "-i", self.inventory(), "splitdriver.xen." + playbook, *args]
+                   ANSIBLE_LOCAL_TEMP=os.path.join(self.workdir, "tmp"),
+                   ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true")
+        cmd = [ANSIBLE_PLAYBOOK, "-i", inventory or self.inventory(), "splitdriver.xen." + playbook, *args]
         proc = subprocess.run(cmd, env=env, cwd=self.workdir, capture_output=True, text=True, timeout=300, check=False)
         run = Run(proc.returncode, proc.stdout + proc.stderr)
         assert proc.returncode == expect_rc, "%s exited %d:\n%s" % (" ".join(cmd), proc.returncode, run.output)
@@ -489,3 +490,50 @@ def test_example_inventory_is_valid_for_every_playbook():
         proc = subprocess.run([ANSIBLE_PLAYBOOK, "-i", example, "--syntax-check", "splitdriver.xen." + playbook],
                               env=env, capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_site_rolls_out_to_the_guests_the_inventory_plugin_lists(fleet):
+    """No hand-written guest list: the splitdriver.xen.xen plugin lists the guests of both Xen
+    hosts (running its listing against each daemon), a static file holds only the dom0s, and
+    the devices come from group_vars of the plugin's xen_host_* groups."""
+    xen1 = fleet.xen_host("xen1", {1: "web1", 2: "web2"})
+    xen2 = fleet.xen_host("xen2", {3: "db1"})
+    invdir = os.path.join(fleet.workdir, "inventory")
+    os.makedirs(os.path.join(invdir, "group_vars"))
+
+    def write(name, data):
+        with open(os.path.join(invdir, name), "w") as out:
+            json.dump(data, out, indent=1)  # JSON is YAML
+
+    write("dom0s.yml", {"all": {"vars": fleet.vars, "children": {"xen_backends": {"hosts": {
+        name: {"splitdriver_xen_xenstore_socket": daemon.socket} for name, daemon in fleet.daemons.items()}}}}})
+    write("guests.xen.yml", {"plugin": "splitdriver.xen.xen", "transport": "local", "read_state": False,
+                             "xen_hosts": [{"name": name, "environment": {"XENSTORED_PATH": daemon.socket}}
+                                           for name, daemon in fleet.daemons.items()]})
+    write("group_vars/xen_host_xen1.yml", {"splitdriver_xen_devices": [{"type": TYPE, "devids": [0, 1]}]})
+    write("group_vars/xen_host_xen2.yml", {"splitdriver_xen_devices": [{"type": TYPE}]})
+
+    run = fleet.play("site", inventory=invdir)
+
+    for domid, devids in ((1, (0, 1)), (2, (0, 1))):
+        for devid in devids:
+            assert xen1.tree(fe_dir(domid, devid)) | xen1.tree(be_dir(domid, devid)) == libxl_nodes(domid, devid)
+    assert xen2.tree(fe_dir(3)) | xen2.tree(be_dir(3)) == libxl_nodes(3)
+    assert not xen2.exists(fe_dir(3, 1))
+    assert set(run.recap) == {"xen1", "xen2", "web1", "web2", "db1"}
+    assert "mydevice/1 of web2 (domid 2): frontend 4 (Connected)" in run.output
+
+    # the next listing sees the devices: every guest is in xen_device_mydevice
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "-i", invdir,
+                           "--graph", "xen_device_%s" % TYPE],
+                          env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(re.findall(r"--(\w+)$", proc.stdout, re.M)) == ["db1", "web1", "web2"], proc.stdout
+
+    # converged: changed=0 everywhere and no write request at all
+    marks = {name: d.mark() for name, d in fleet.daemons.items()}
+    run = fleet.play("site", inventory=invdir)
+    assert all(r["changed"] == 0 for r in run.recap.values()), run.output
+    for name, daemon in fleet.daemons.items():
+        assert writes(daemon.requests(marks[name])) == []
