@@ -158,7 +158,7 @@ def test_batch_orders_all_dirs_then_keys_then_states():
     kinds = [op[0] if not op[1].endswith("/state") else "state" for op in ops]
     assert kinds == ["mkdir", "set_perms"] * 6 + ["write"] * 15 + ["state"] * 6
     assert planner.listing_paths(devices) == ["/local/domain/1/device/mydevice",
-                                                     "/local/domain/0/backend/mydevice/1"]
+                                              "/local/domain/0/backend/mydevice/1"]
 
 
 def test_absent_of_missing_device_is_unchanged():
