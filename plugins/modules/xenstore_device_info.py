@@ -37,16 +37,17 @@ options:
     elements: str
   frontend:
     description:
-      - Only the devices of this guest, as a domain id (an integer, or a string of digits) or a
-        domain name (looked up in C(/local/domain/*/name) of the same snapshot; several domains
-        sharing the name are all selected).
+      - Only the devices of these guests (a guest, or a list of them), each as a domain id (an
+        integer, or a string of digits) or a domain name (looked up in C(/local/domain/*/name) of
+        the same snapshot; several domains sharing a name are all selected). An empty list
+        matches no device.
       - A domain id need not exist, so that the leftovers of a guest that is gone can be listed;
         an unknown name is an error.
     type: raw
   backend:
     description:
-      - Only the devices served by this backend domain (dom0 or a driver domain), as a domain id
-        or a domain name, like O(frontend).
+      - Only the devices served by these backend domains (dom0 or driver domains), as domain
+        ids or domain names, like O(frontend).
       - A frontend that names no backend domain is left out.
     type: raw
 notes:

@@ -34,7 +34,8 @@ def argument_spec():
     """The module's argument spec (also used by the unit tests)."""
     spec = dict(
         type=dict(type="list", elements="str"),
-        # raw: a domid may come as an int (no string-conversion warning) or a name as a str
+        # raw: one domain or a list; a domid may come as an int (no string-conversion warning)
+        # or a name as a str, which is never split on commas
         frontend=dict(type="raw"),
         backend=dict(type="raw"),
     )
@@ -49,19 +50,23 @@ MODULE_KWARGS = dict(supports_check_mode=True)
 
 
 # Filters ---------------------------------------------------------------------------------
-def _domain_filter(value, option):
-    """``None``, ``("domid", int)`` or ``("name", str)`` for the frontend/backend option."""
-    if value is None:
+def _domain_filter(values, option):
+    """``None`` (every domain) or a list of ``("domid", int)`` and ``("name", str)``."""
+    if values is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or str(value).strip() == "":
-        raise validate.ValidationError("%s must be a domain id or a domain name, got %r" % (option, value))
-    if not planner.frontend_is_name(value):
-        return ("domid", validate.check_domid(int(str(value).strip()), option))
-    try:
-        validate.check_domain_name(value)
-    except validate.ValidationError:
-        raise validate.ValidationError("%s %r is neither a domain id nor a valid domain name" % (option, value))
-    return ("name", value)
+    selected = []
+    for value in values if isinstance(values, list) else [values]:
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or str(value).strip() == "":
+            raise validate.ValidationError("%s must be a domain id or a domain name, got %r" % (option, value))
+        if not planner.frontend_is_name(value):
+            selected.append(("domid", validate.check_domid(int(str(value).strip()), option)))
+            continue
+        try:
+            validate.check_domain_name(value)
+        except validate.ValidationError:
+            raise validate.ValidationError("%s %r is neither a domain id nor a valid domain name" % (option, value))
+        selected.append(("name", value))
+    return selected
 
 
 def parse_filters(params) -> dict:
@@ -85,18 +90,21 @@ def parse_filters(params) -> dict:
 
 
 def _resolve(domain_filter, names, option):
-    """The domids a filter selects (None: every domain). A name must name a live domain."""
+    """The domids a filter selects (None: every domain). Each name must name a live domain."""
     if domain_filter is None:
         return None
-    kind, value = domain_filter
-    if kind == "domid":
-        # A domain that is gone may still have leftovers to report: no existence check.
-        return {value}
-    matches = {domid for domid, name in names.items() if name == value}
-    if not matches:
-        raise validate.ValidationError(
-            "%s: no domain is named %r (looked up in /local/domain/*/name)" % (option, value))
-    return matches
+    selected = set()
+    for kind, value in domain_filter:
+        if kind == "domid":
+            # A domain that is gone may still have leftovers to report: no existence check.
+            selected.add(value)
+            continue
+        matches = {domid for domid, name in names.items() if name == value}
+        if not matches:
+            raise validate.ValidationError(
+                "%s: no domain is named %r (looked up in /local/domain/*/name)" % (option, value))
+        selected |= matches
+    return selected
 
 
 # Reading -----------------------------------------------------------------------------------

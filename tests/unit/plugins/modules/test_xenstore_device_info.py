@@ -20,7 +20,6 @@ from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client i
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.conditions import CODES
 
 
-
 def counting(fake):
     """Make ``fake`` (the conftest's FakeXenStore) count its batches (one per level) and answer
     EACCES for the paths in ``fake.denied``."""
@@ -224,6 +223,11 @@ def test_missing_and_gone_ends(monkeypatch, capsys, host):
     (dict(backend=7), [("other", 1, 0, 7)]),  # the dead driver domain's devices, by domid
     (dict(frontend=9), [("mydevice", 9, 0, 0)]),  # a gone guest's leftovers, by domid
     (dict(frontend=1, backend=0, type="mydevice"), [("mydevice", 1, n, 0) for n in range(5)]),
+    (dict(frontend=["domu2", 9], type="mydevice", backend=[0, "netdrv"]),
+     [("mydevice", 2, n, 0) for n in range(5)] + [("mydevice", 9, 0, 0)]),
+    (dict(frontend=["domu2", "1"], type="other"), [("other", 1, 0, 7), ("other", 2, 0, 3)]),
+    (dict(frontend=[]), []),
+    (dict(backend=[]), []),
 ])
 def test_filters(monkeypatch, capsys, host, args, expected):
     result = run_module(monkeypatch, capsys, host, args)
@@ -276,12 +280,18 @@ def test_other_errors_fail_clearly(monkeypatch, capsys, host):
 
 @pytest.mark.parametrize("option", ["frontend", "backend"])
 def test_unknown_name_fails_and_reads_nothing_else(monkeypatch, capsys, host, option):
-    result = run_module(monkeypatch, capsys, host, {option: "nobody"})
+    result = run_module(monkeypatch, capsys, host, {option: ["domu1", "nobody"]})
     assert result["failed"]
     assert result["msg"] == "%s: no domain is named 'nobody' (looked up in /local/domain/*/name)" % option
     assert [(e[0], e[1]) for e in host.log if not e[0].startswith("transaction")] == [
         ("directory", "/local/domain")] + [("read", "/local/domain/%d/name" % d) for d in (0, 1, 2, 3)]
     assert [e for e in host.log if e[0] == "transaction_end"] == [("transaction_end", "F", 1)]
+
+
+def test_a_name_is_never_split_on_commas(monkeypatch, capsys, host):
+    host.put("/local/domain/2/name", "web,2")
+    result = run_module(monkeypatch, capsys, host, dict(type="other", frontend="web,2"))
+    assert [key_of(d) for d in result["devices"]] == [("other", 2, 0, 3)]
 
 
 def test_a_shared_name_selects_every_domain(monkeypatch, capsys, host):
@@ -296,7 +306,10 @@ def test_a_shared_name_selects_every_domain(monkeypatch, capsys, host):
     (dict(type="mydevice\n"), "type: type 'mydevice\\n' contains characters outside"),
     (dict(frontend=True), "frontend must be a domain id or a domain name, got True"),
     (dict(frontend=" "), "frontend must be a domain id or a domain name, got ' '"),
+    (dict(frontend=[1.5]), "frontend must be a domain id or a domain name, got 1.5"),
+    (dict(frontend=[1, None]), "frontend must be a domain id or a domain name, got None"),
     (dict(frontend=1.5), "frontend must be a domain id or a domain name, got 1.5"),
+    (dict(frontend={"a": 1}), "frontend must be a domain id or a domain name, got {'a': 1}"),
     (dict(frontend=-1), "frontend must be a domain id between 0 and 32751, got -1"),
     (dict(backend="-3"), "backend must be a domain id between 0 and 32751, got -3"),
     (dict(backend=40000), "backend must be a domain id between 0 and 32751, got 40000"),
