@@ -382,13 +382,50 @@ def test_verify_reports_each_broken_device_and_is_read_only(fleet):
     assert run.recap["web1"]["failed"] == 0 and run.recap["web2"]["failed"] == 1
     assert re.search(r'"msg": \[\s+"1 device\(s\) of web2 not working:",', run.output), run.output
     assert "mydevice/1 of web2 (domid 2): frontend 6 (Closed), driver not checked; " \
-           "backend in domain 0: 4 (Connected), driver not checked -- NOT WORKING" in run.output
+           "backend in domain 0: 4 (Connected), driver not checked; condition: frontend-closed — " \
+           "mydevice device 1 of domain 2: the frontend is in state 6 (Closed)" in run.output
+    assert "state=absent (force=true if the backend driver is gone) and add it again with state=present. " \
+           "-- NOT WORKING" in run.output
     assert "mydevice/0 of web2 (domid 2): frontend 4 (Connected)" in run.output
     assert writes(xen1.requests(mark)) == []
     # without --check too: verify never writes
     mark = xen1.mark()
     fleet.play("verify", expect_rc=2)
     assert writes(xen1.requests(mark)) == []
+
+
+def test_verify_names_each_condition_and_fails_only_that_guest(fleet):
+    xen1 = fleet.xen_host("xen1", {1: "web1", 2: "web2", 3: "web3"})
+    for name in ("web1", "web2", "web3"):
+        fleet.guest(name, "xen1")
+    fleet.play("site")
+    with xen1.client() as cli:
+        cli.write(be_dir(2) + "/state", "6")  # web2's backend driver was unloaded
+        cli.write(be_dir(9) + "/state", "6")  # a dead guest's leftover: nobody's device
+    fleet.vars["splitdriver_xen_verify_retries"] = 50
+    mark = xen1.mark()
+
+    run = fleet.play("verify", expect_rc=2)
+
+    assert {host: r["failed"] for host, r in run.recap.items()} == {"web1": 0, "web2": 1, "web3": 0}, run.output
+    assert "mydevice/0 of web2 (domid 2): frontend 4 (Connected), driver not checked; backend in domain 0: " \
+           "6 (Closed), driver not checked; condition: backend-closed — mydevice device 0 of domain 2: the backend " \
+           "in domain 0 is in state 6 (Closed), the frontend in state 4 (Connected)" in run.output
+    for guest, domid in (("web1", 1), ("web3", 3)):
+        assert "mydevice/0 of %s (domid %d): frontend 4 (Connected), driver not checked; backend in domain 0: " \
+               "4 (Connected), driver not checked; condition: ok\"" % (guest, domid) in run.output
+    assert "/9/" not in run.output.split("PLAY RECAP")[0].split("Check that the frontend driver")[1]
+    reqs = xen1.requests(mark)
+    assert writes(reqs) == []
+    assert [r["path"] for r in reqs if r["op"] == "TRANSACTION_END"] == ["F", "F"]
+    # waiting cannot cure a Closed backend: one read, not 50 (xen_domain_info, then the info module)
+    assert sum(r["op"] == "TRANSACTION_START" for r in reqs) == 2
+
+    # what the message says to do brings it back (the peer connects the new device)
+    fleet.play("deactivate", "--limit", "web2", "-e", "splitdriver_xen_force=true")
+    run = fleet.play("site", "--limit", "web2")
+    assert "mydevice/0 of web2 (domid 2): frontend 4 (Connected), driver not checked; backend in domain 0: " \
+           "4 (Connected), driver not checked; condition: ok" in run.output
 
 
 def test_verify_checks_driver_binding_in_sysfs(fleet):
@@ -398,7 +435,7 @@ def test_verify_checks_driver_binding_in_sysfs(fleet):
     fleet.vars["splitdriver_xen_check_sysfs"] = True
     run = fleet.play("site", expect_rc=2)
     assert "mydevice/0 of web1 (domid 1): frontend 4 (Connected), no driver bound; " \
-           "backend in domain 0: 4 (Connected), no driver bound -- NOT WORKING" in run.output
+           "backend in domain 0: 4 (Connected), no driver bound; condition: ok -- NOT WORKING" in run.output
     # the guest's frontend bus id (<type>-<devid>) and, on its dom0, the backend's (<type>-<domid>-<devid>)
     assert "ok: [web1] => (item=mydevice-0)" in run.output
     assert "ok: [web1 -> xen1] => (item=mydevice-1-0)" in run.output
