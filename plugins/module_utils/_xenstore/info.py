@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from . import conditions
+from . import common, conditions
 from . import plan as planner
 from . import validate
 from .client import XenStoreError, run_transaction
@@ -39,10 +39,7 @@ def argument_spec():
         frontend=dict(type="raw"),
         backend=dict(type="raw"),
     )
-    spec.update(
-        socket=dict(type="path"),
-        request_timeout=dict(type="float", default=10.0),
-    )
+    spec.update(common.connection_argument_spec())
     return spec
 
 
@@ -56,32 +53,19 @@ def _domain_filter(values, option):
         return None
     selected = []
     for value in values if isinstance(values, list) else [values]:
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or str(value).strip() == "":
-            raise validate.ValidationError("%s must be a domain id or a domain name, got %r" % (option, value))
-        if not planner.frontend_is_name(value):
-            selected.append(("domid", validate.check_domid(int(str(value).strip()), option)))
-            continue
-        try:
-            validate.check_domain_name(value)
-        except validate.ValidationError:
-            raise validate.ValidationError("%s %r is neither a domain id nor a valid domain name" % (option, value))
-        selected.append(("name", value))
+        ref = planner.domain_ref(value, option)
+        selected.append(("domid" if isinstance(ref, int) else "name", ref))
     return selected
 
 
 def parse_filters(params) -> dict:
     """Validate the options before connecting; raises ``ValidationError``."""
-    if params["request_timeout"] <= 0:
-        raise validate.ValidationError(
-            "request_timeout must be a positive number of seconds, got %s" % params["request_timeout"])
+    common.check_connection_options(params)
     types = params.get("type")
     if types is not None:
         checked = []
         for devtype in types:
-            try:
-                validate.check_type(devtype, 0, 0)
-            except validate.ValidationError as exc:
-                raise validate.ValidationError("type: %s" % exc)
+            validate.check_device_type(devtype)
             if devtype not in checked:
                 checked.append(devtype)
         types = checked

@@ -301,9 +301,10 @@ def test_a_shared_name_selects_every_domain(monkeypatch, capsys, host):
 
 
 @pytest.mark.parametrize("args, message", [
-    (dict(type="my/device"), "type: type 'my/device' contains characters outside A-Z a-z 0-9 _ -"),
-    (dict(type=["ok", ""]), "type: type must be a non-empty string"),
-    (dict(type="mydevice\n"), "type: type 'mydevice\\n' contains characters outside"),
+    (dict(type="my/device"), "type 'my/device' contains characters outside A-Z a-z 0-9 _ -"),
+    (dict(type=["ok", ""]), "type must be a non-empty string"),
+    (dict(type="mydevice\n"), "type 'mydevice\\n' contains characters outside"),
+    (dict(type="a" * 16), "type 'aaaaaaaaaaaaaaaa' is 16 characters long, more than the limit of 15"),
     (dict(frontend=True), "frontend must be a domain id or a domain name, got True"),
     (dict(frontend=" "), "frontend must be a domain id or a domain name, got ' '"),
     (dict(frontend=[1.5]), "frontend must be a domain id or a domain name, got 1.5"),
@@ -314,7 +315,8 @@ def test_a_shared_name_selects_every_domain(monkeypatch, capsys, host):
     (dict(backend="-3"), "backend must be a domain id between 0 and 32751, got -3"),
     (dict(backend=40000), "backend must be a domain id between 0 and 32751, got 40000"),
     (dict(backend="bad\nname"), "backend 'bad\\nname' is neither a domain id nor a valid domain name"),
-    (dict(request_timeout=0), "request_timeout must be a positive number of seconds, got 0"),
+    (dict(request_timeout=0), "request_timeout must be a finite number of seconds, more than 0"),
+    (dict(request_timeout=float("nan")), "request_timeout must be a finite number of seconds"),
     (dict(nosuch=1), "Unsupported parameters"),
 ])
 def test_bad_input_fails_before_connecting(monkeypatch, capsys, host, args, message):
