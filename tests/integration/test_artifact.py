@@ -51,7 +51,7 @@ ALLOWED = [re.compile("^%s$" % p.replace("{name}", NAME)) for p in (
     r"docs/{name}\.md",
     r"docs/docsite/(extra-docs|links)\.yml",
     r"docs/docsite/rst/{name}\.rst",
-    r"plugins/(modules|filter)/{name}\.py",
+    r"plugins/(modules|filter|inventory)/{name}\.py",
     r"plugins/(doc_fragments|plugin_utils)/_{name}\.py",
     r"plugins/module_utils/__init__\.py",
     r"plugins/module_utils/_{name}/{name}\.py",
@@ -227,6 +227,7 @@ def test_ansible_doc_documents_everything_from_the_installed_copy(installed, unp
     expected = {
         "module": sorted(f[:-3] for f in os.listdir(os.path.join(unpacked, "plugins", "modules"))),
         "filter": sorted(f[:-3] for f in os.listdir(os.path.join(unpacked, "plugins", "filter"))),
+        "inventory": sorted(f[:-3] for f in os.listdir(os.path.join(unpacked, "plugins", "inventory"))),
         "role": roles,
     }
     doc = os.path.join(BIN, "ansible-doc")
@@ -296,12 +297,12 @@ def test_galaxy_importer_accepts_the_artifact(artifact, publish_venv, tmp_path):
     assert "Importer processing completed successfully" in lines
     result = json.loads((tmp_path / "importer_result.json").read_text())
     contents = {(c["content_type"], c["name"]) for c in result["contents"]}
-    for module in ("xenstore_device", "xen_domain_info", "kernel_module_info"):
-        assert ("module", module) in contents
-    for role in ("kernel_module", "backend", "frontend"):
-        assert ("role", role) in contents
-    for filter_ in ("fleet_devices", "resolve_backends"):
-        assert ("filter", filter_) in contents
+    # every plugin and role of the checkout, as Galaxy lists them
+    for kind, folder in (("module", "plugins/modules"), ("filter", "plugins/filter"),
+                         ("inventory", "plugins/inventory"), ("role", "roles")):
+        names = sorted(n[:-3] if n.endswith(".py") else n for n in os.listdir(os.path.join(ROOT, folder))
+                       if not n.startswith(("_", ".")))
+        assert names and all((kind, name) in contents for name in names), (kind, names, contents)
     docs = [d["name"] for d in result["docs_blob"]["documentation_files"]]
     assert docs == ["inventory.md"]
     assert result["metadata"]["license"] == ["GPL-3.0-or-later", "GPL-2.0-only"]
