@@ -1,8 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-# NOTE: this is private to the splitdriver.xen collection. It may change or be removed at any
-# time without notice. Do not use it from other collections or roles.
+# Private to the splitdriver.xen collection: not a public API, may change without notice.
 """Build, from inventory, one device list per Xen host (the fleet plan).
 
 Pure functions, no I/O: the ``fleet_devices`` filter is a thin wrapper around
