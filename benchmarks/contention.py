@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 # pylint: disable=wrong-import-position
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore import client as xsclient  # noqa: E402
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore import errors as xserrors  # noqa: E402
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore import device as xsdevice  # noqa: E402
 from xenstored.daemon import XenstoredProcess  # noqa: E402
 
@@ -59,7 +60,7 @@ def controller(sock, index, barrier, results, retries, per_guest):
         result = xsdevice.DeviceManager(xs, params(devices, retries)).run()
         created = sum(entry["action"] == "created" for entry in result["devices"])
         results.put((index, "ok", created, time.monotonic() - started))
-    except xsclient.TransactionConflict as exc:
+    except xserrors.TransactionConflict as exc:
         results.put((index, str(exc), 0, time.monotonic() - started))
     finally:
         xs.close()

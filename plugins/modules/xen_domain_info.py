@@ -83,18 +83,15 @@ domains:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client import (
-    HAS_PYXS,
-    PYXS_IMPORT_ERROR,
-    XenStore,
-    XenStoreError,
-)
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client import XenStore
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.common import check_connection_options
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.domains import (
     MODULE_KWARGS,
     argument_spec,
     list_domains,
 )
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.errors import XenStoreError
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.transport import HAS_PYXS, PYXS_IMPORT_ERROR
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.validate import ValidationError
 
 

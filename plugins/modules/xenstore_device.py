@@ -322,12 +322,7 @@ pruned:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client import (
-    HAS_PYXS,
-    PYXS_IMPORT_ERROR,
-    XenStore,
-    XenStoreError,
-)
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client import XenStore
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.device import (
     MODULE_KWARGS,
     DeviceError,
@@ -336,6 +331,8 @@ from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.device i
     device_specs,
     precheck,
 )
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.errors import XenStoreError
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.transport import HAS_PYXS, PYXS_IMPORT_ERROR
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.validate import ValidationError
 
 

@@ -252,18 +252,15 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client import (
-    HAS_PYXS,
-    PYXS_IMPORT_ERROR,
-    XenStore,
-    XenStoreError,
-)
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client import XenStore
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.errors import XenStoreError
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.info import (
     MODULE_KWARGS,
     argument_spec,
     device_info,
     parse_filters,
 )
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.transport import HAS_PYXS, PYXS_IMPORT_ERROR
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.validate import ValidationError
 
 

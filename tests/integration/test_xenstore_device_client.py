@@ -20,7 +20,7 @@ SCRIPT = r"""
 import json, socket, sys, threading, time
 sys.path.insert(0, %(collections)r)
 import pyxs
-from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore import client as c
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore import client as c, errors, transaction
 
 out = {"pyxs": getattr(pyxs, "__version__", None) or __import__("pyxs.client").client.__file__}
 sock = sys.argv[1]
@@ -33,7 +33,7 @@ with c.XenStore(sock, request_timeout=5) as xs:
     assert xs.transaction_end(tx, True)
     replies = xs.batch([("read", "/pipe/k0"), ("read", "/pipe/k49"), ("get_perms", "/pipe/k1"),
                         ("directory", "/pipe"), ("read", "/pipe/none")], raise_errors=False)
-    out["replies"] = [r if not isinstance(r, c.XenStoreError) else "error:" + r.errno for r in replies]
+    out["replies"] = [r if not isinstance(r, errors.XenStoreError) else "error:" + r.errno for r in replies]
     out["sent"] = xs.requests_sent
 
     # more children than one 4096-byte reply holds: a clear error, the connection stays usable
@@ -51,7 +51,7 @@ with c.XenStore(sock, request_timeout=5) as xs:
                 other.batch([("write", "/pipe/k2", "changed")])
         xs.batch([("write", "/pipe/k3", value + "-seen")], tx_id)
         return value, True
-    out["tx"] = c.run_transaction(xs, body, retries=3, sleep=lambda s: None)
+    out["tx"] = transaction.run_transaction(xs, body, retries=3, sleep=lambda s: None)
     out["runs"] = runs
 
     # watches: the initial event, then a change below the watched path
@@ -73,7 +73,7 @@ started = time.monotonic()
 try:
     with c.XenStore(path, request_timeout=0.5) as xs:
         xs.batch([("read", "/x")])
-except c.XenStoreTimeout as exc:
+except errors.XenStoreTimeout as exc:
     out["stalled"] = str(exc)
 out["stalled_s"] = time.monotonic() - started
 print(json.dumps(out))

@@ -14,7 +14,8 @@ from collections import OrderedDict
 
 from . import common, validate
 from . import plan as planner
-from .client import CommitInDoubt, XenStoreError, run_transaction
+from .errors import XenStoreError
+from .transaction import CommitInDoubt, run_transaction
 
 WAIT_CONDITIONS = {
     # wait option → (description, predicate on (frontend state, backend state))

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 from . import common, validate
-from .client import XenStoreError, run_transaction
+from .errors import XenStoreError
+from .transaction import run_transaction
 
 
 def argument_spec():

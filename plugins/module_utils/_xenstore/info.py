@@ -20,7 +20,8 @@ import re
 from . import common, conditions
 from . import plan as planner
 from . import validate
-from .client import XenStoreError, run_transaction
+from .errors import XenStoreError
+from .transaction import run_transaction
 
 # Errors that mean "not there" or "not readable" for a node: reported, never raised.
 _ABSENT = ("ENOENT", "EACCES")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client import XenStoreError
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.errors import XenStoreError
 
 WRITE_OPS = ("write", "mkdir", "rm", "set_perms")
 

@@ -16,7 +16,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.splitdriver.xen.plugins.modules import xenstore_device_info
-from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client import XenStoreError
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.errors import XenStoreError
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.conditions import CODES
 
 
