@@ -121,6 +121,43 @@ def test_large_directory_uses_directory_part(xenstored):
     assert xenstored.count(op="DIRECTORY_PART", result="OK") >= 3
 
 
+def _write_children(daemon, path, names):
+    with daemon.client() as client:
+        rids = [client.send("WRITE", ("%s/%s\0" % (path, name)).encode()) for name in names]
+        for rid in rids:
+            client.reply(rid)
+
+
+def test_directory_part_generation(xenstored):
+    """send_directory_part(): every part starts with the node's generation, which changes with
+    its child list; an offset behind the list gives an empty name. In a transaction the node
+    stays as first seen (access_node() copies it): one generation, then EAGAIN at commit."""
+    _write_children(xenstored, "/gen", ["child-with-a-long-name-%04d" % i for i in range(300)])
+    with xenstored.client() as client, xenstored.client() as other:
+        first = client.request("DIRECTORY_PART", "/gen", 0)
+        generation, names = first.split(b"\0", 1)
+        assert names.startswith(b"child-with-a-long-name-0000\0") and not names.endswith(b"\0\0")
+        assert len(first) <= 4096
+        assert client.request("DIRECTORY_PART", "/gen", 0).split(b"\0", 1)[0] == generation
+        other.write("/gen/new", "")
+        changed = client.request("DIRECTORY_PART", "/gen", 0).split(b"\0", 1)[0]
+        assert int(changed) > int(generation)
+        assert client.request("DIRECTORY_PART", "/gen", 100000) == changed + b"\0\0"
+        with pytest.raises(XsError, match="EINVAL"):
+            client.request("DIRECTORY_PART", "/gen")
+        with pytest.raises(XsError, match="ENOENT"):
+            client.request("DIRECTORY_PART", "/nothing", 0)
+
+        client.transaction_start()
+        seen = client.request("DIRECTORY_PART", "/gen", 0)
+        other.write("/gen/newer", "")
+        assert client.request("DIRECTORY_PART", "/gen", 0) == seen
+        tail = client.request("DIRECTORY_PART", "/gen", 7000)
+        assert tail.split(b"\0", 1)[0] == changed and tail.endswith(b"new\0\0")
+        client.write("/gen-written", "1")
+        assert client.transaction_end() is False  # EAGAIN: /gen changed meanwhile
+
+
 PYXS_SCRIPT = textwrap.dedent("""
     import json, sys
     import pyxs

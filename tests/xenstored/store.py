@@ -21,10 +21,12 @@ Pure data structure, no I/O. It follows Xen 4.17's C xenstored
   children, perms) of less than 2048 bytes (ENOSPC); SET_PERMS takes at most 5 entries
   from them.
 * Transactions (``xenstored_transaction.c``): reads see the transaction's own changes and
-  otherwise the live tree; every node the transaction looked at (a write or a child-list
-  change reads the node first; a request on a missing node reads its ancestors up to an
-  existing one) remembers its generation, and the commit fails with EAGAIN only if one of
-  those nodes changed (or appeared, or vanished) meanwhile. Watch events of
+  otherwise each node as the transaction first saw it (``access_node()`` copies a node into
+  the transaction at its first access, and later reads get that copy: a DIRECTORY_PART
+  sequence in a transaction sees one generation); every node the transaction looked at (a
+  write or a child-list change reads the node first; a request on a missing node reads its
+  ancestors up to an existing one) remembers its generation, and the commit fails with EAGAIN
+  only if one of those nodes changed (or appeared, or vanished) meanwhile. Watch events of
   a transaction are queued and fire at commit.
 
 Watch events are reported to the caller (the server) as ``(path, exact, node, old_perms,
@@ -82,12 +84,13 @@ PRIVILEGED = Caller(0, True)
 class Transaction:
     """A transaction: its private copies of changed nodes and what it looked at."""
 
-    __slots__ = ("tid", "overlay", "accessed", "events", "owned_delta", "created")
+    __slots__ = ("tid", "overlay", "accessed", "seen", "events", "owned_delta", "created")
 
     def __init__(self, tid: int):
         self.tid = tid
         self.overlay: dict = {}        # path -> Node, or None when removed in the transaction
         self.accessed: dict = {}       # path -> generation seen at first access (None: absent)
+        self.seen: dict = {}           # path -> Node (or None) as seen at first access
         self.events: dict = {}         # path -> [exact, node, old_perms], fired at commit
         self.owned_delta: dict = {}    # domid -> change of owned-node count
         self.created = False
@@ -144,9 +147,11 @@ class Store:
         overlay = tx.overlay
         if path in overlay:
             return overlay[path]
-        node = self.nodes.get(path)
-        if path not in tx.accessed:
-            tx.accessed[path] = node.gen if node is not None else None
+        seen = tx.seen
+        if path in seen:
+            return seen[path]
+        node = seen[path] = self.nodes.get(path)
+        tx.accessed[path] = node.gen if node is not None else None
         return node
 
     def _nearest_ancestor(self, tx, path: str) -> Node:
