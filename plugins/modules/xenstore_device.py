@@ -178,9 +178,11 @@ notes:
     that is past Initialising reconnect to a backend directory created anew. Such devices get a
     C(condition) in the result and a warning saying what to do (usually O(state=absent), then
     O(state=present)). M(splitdriver.xen.xenstore_device_info) reports every condition.
-  - One XenStore reply holds at most 4096 bytes, so a directory the module lists (the devices of
-    one type in one guest, the guests of one type in a backend, C(/local/domain)) can hold about
-    1000 entries; beyond that the module fails with E2BIG and writes nothing.
+  - Frontend nodes are owned by the guest, as libxl makes them, so they count against the
+    guest's XenStore node quota (1000 by default, C(xenstored --entry-nb)); each device adds 4
+    (more with O(frontend_entries)). Writes from dom0 are not limited by it, but a guest over it
+    can no longer create nodes itself, so its frontend driver's new keys (such as C(ring-ref))
+    fail with ENOSPC.
 seealso:
   - module: splitdriver.xen.xen_domain_info
   - name: XenStore paths (Xen documentation)

@@ -15,6 +15,7 @@ import threading
 
 import pytest
 
+from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.client import XenStore
 from xenstored import XsError
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -126,6 +127,23 @@ def _write_children(daemon, path, names):
         rids = [client.send("WRITE", ("%s/%s\0" % (path, name)).encode()) for name in names]
         for rid in rids:
             client.reply(rid)
+
+
+def test_ten_thousand_children_libxenstore_and_our_client_read_the_same(xenstored):
+    """xenstore-list (libxenstore's xs_directory_part()) and the collection's client read a
+    10,000-child directory (~100 KB of names) identically, with the same DIRECTORY_PART requests."""
+    names = ["dev-%05d" % i for i in range(10000)]
+    _write_children(xenstored, "/huge", names)
+    xenstored.clear_log()
+    assert xs(xenstored, "xenstore-list", "/huge").stdout.split() == names
+    with XenStore(xenstored.socket) as ours:
+        listings = ours.directories(["/huge", "/local/domain", "/huge/dev-00000/nothing"])
+    assert listings == {"/huge": names, "/local/domain": ["0", "1", "2"], "/huge/dev-00000/nothing": None}
+    parts = {}
+    for entry in xenstored.requests(op="DIRECTORY_PART"):
+        assert (entry["path"], entry["result"]) == ("/huge", "OK")
+        parts[entry["conn"]] = parts.get(entry["conn"], 0) + 1
+    assert list(parts.values()) == [25, 25]  # 100,000 bytes of names, < 4,096 per part
 
 
 def test_directory_part_generation(xenstored):

@@ -30,6 +30,7 @@ _OPCODES = {
     "mkdir": 12,
     "rm": 13,
     "set_perms": 14,
+    "directory_part": 22,
 }
 _OP_ERROR = 16
 _NUL = b"\0"
@@ -45,6 +46,8 @@ def _payload(request):
         return path.encode("ascii") + _NUL + b"".join(p.encode("ascii") + _NUL for p in request[2])
     if op in ("watch", "unwatch"):
         return path.encode("ascii") + _NUL + request[2].encode("ascii") + _NUL
+    if op == "directory_part":
+        return path.encode("ascii") + _NUL + b"%d" % request[2] + _NUL
     if op == "transaction_start":
         return _NUL
     if op == "transaction_end":
@@ -55,6 +58,38 @@ def _payload(request):
 def _names(data):
     """Child names from NUL-terminated strings."""
     return [item.decode("ascii", "backslashreplace") for item in data.split(_NUL) if item]
+
+
+class _PartialListing:
+    """One directory being read with DIRECTORY_PART, as libxenstore's ``xs_directory_part()``.
+
+    ``data`` holds the NUL-terminated names read so far; the daemon's ``offset`` is its
+    length. Each part starts with the directory node's generation: a part whose generation
+    differs from the first one's means the directory changed in between, and the reading
+    starts over. The list ends with an empty name (a part ending in ``\\0\\0``, or just
+    ``\\0`` for an empty directory).
+    """
+
+    __slots__ = ("path", "generation", "data")
+
+    def __init__(self, path):
+        self.path = path
+        self.generation = None
+        self.data = b""
+
+    def add(self, payload):
+        """Take one reply; True once the listing is complete."""
+        generation, dummy, part = payload.partition(_NUL)
+        if self.data and generation != self.generation:
+            self.generation, self.data = None, b""
+            return False
+        if not self.data:
+            self.generation = generation
+        self.data += part
+        return len(self.data) <= 1 or self.data.endswith(_NUL + _NUL)
+
+    def names(self):
+        return _names(self.data)
 
 
 class XenStore:
@@ -112,10 +147,7 @@ class XenStore:
         op, path = request[0], request[1]
         if reply.op == _OP_ERROR:
             name = reply.payload.rstrip(_NUL).decode("ascii", "replace")
-            cause = name
-            if name == "E2BIG" and op == "directory":
-                cause = "E2BIG (more children than one 4096-byte reply holds)"
-            return XenStoreError("XenStore %s failed: %s" % (describe(op, path), cause), errno=name, op=op, path=path)
+            return XenStoreError("XenStore %s failed: %s" % (describe(op, path), name), errno=name, op=op, path=path)
         if reply.op != _OPCODES[op]:
             self._transport.broken = True
             raise XenStoreConnectionError(
@@ -129,6 +161,8 @@ class XenStore:
         A request is ``(op, path)``, ``("write", path, value)``, ``("set_perms", path, perms)``.
         Replies: ``read`` → str, ``directory``/``get_perms`` → list of str, others → None.
         With ``raise_errors=False`` a failed request's reply is its ``XenStoreError`` instead.
+        A ``directory`` reply holds at most 4096 bytes of names (E2BIG beyond): ``directories()``
+        reads any size.
         """
         replies = []
         for request, reply in zip(requests, self._exchange(requests, tx_id)):
@@ -158,13 +192,52 @@ class XenStore:
         return reply
 
     def directory(self, path, tx_id=0):
-        """The children of ``path``, or None when it does not exist."""
-        reply = self.batch([("directory", path)], tx_id, raise_errors=False)[0]
-        if isinstance(reply, XenStoreError):
-            if reply.errno == "ENOENT":
-                return None
-            raise reply
-        return reply
+        """The children of ``path`` (any number of them), or None when it does not exist."""
+        return self.directories([path], tx_id)[path]
+
+    def directories(self, paths, tx_id=0, raise_errors=True):
+        """``{path: children}`` for every path; children are None when the path does not exist.
+
+        All DIRECTORY requests go out in one batch. A directory whose names exceed one reply
+        (4096 bytes: E2BIG) is then read in parts, as libxenstore's ``xs_directory()`` does
+        (XS_DIRECTORY_PART, Xen >= 4.9): each round is one batch with the next part of every
+        such directory. With ``raise_errors=False`` a path that failed otherwise maps to its
+        ``XenStoreError``.
+        """
+        paths = list(dict.fromkeys(paths))
+        listings = {}
+        partial = []
+        for path, reply in zip(paths, self.batch([("directory", p) for p in paths], tx_id, raise_errors=False)):
+            if isinstance(reply, XenStoreError) and reply.errno == "E2BIG":
+                partial.append(_PartialListing(path))
+            else:
+                listings[path] = reply
+        while partial:
+            requests = [("directory_part", listing.path, len(listing.data)) for listing in partial]
+            pending = []
+            for request, listing, reply in zip(requests, partial, self._exchange(requests, tx_id)):
+                error = self._error(request, reply)
+                if error is not None and error.errno == "ENOSYS":
+                    # a daemon older than Xen 4.9: what libxenstore reports then
+                    error = XenStoreError(
+                        "XenStore DIRECTORY %s failed: E2BIG (more children than one 4096-byte reply holds, and "
+                        "this xenstored has no DIRECTORY_PART)" % listing.path, errno="E2BIG", op="directory",
+                        path=listing.path)
+                if error is not None:
+                    listings[listing.path] = error
+                elif listing.add(reply.payload):
+                    listings[listing.path] = listing.names()
+                else:
+                    pending.append(listing)
+            partial = pending
+        for path in paths:
+            reply = listings[path]
+            if isinstance(reply, XenStoreError):
+                if reply.errno == "ENOENT":
+                    listings[path] = None
+                elif raise_errors:
+                    raise reply
+        return dict((path, listings[path]) for path in paths)
 
     # Transactions ----------------------------------------------------------------------
     def transaction_start(self):

@@ -154,16 +154,6 @@ class DeviceManager:
         return "devices[%d]: " % index if self.params.get("devices") is not None else ""
 
     # Reading ---------------------------------------------------------------------------
-    def _directories(self, paths, tx_id):
-        listings = {}
-        for path, reply in zip(paths, self.xs.batch([("directory", p) for p in paths], tx_id, raise_errors=False)):
-            if isinstance(reply, XenStoreError):
-                if reply.errno != "ENOENT":
-                    raise reply
-                reply = None
-            listings[path] = reply
-        return listings
-
     def _read_names(self, snapshot, tx_id):
         domids = sorted(snapshot.domains)
         names = self.xs.batch([("read", "/local/domain/%d/name" % d) for d in domids], tx_id, raise_errors=False)
@@ -172,7 +162,7 @@ class DeviceManager:
 
     def _read_devices(self, devices, snapshot, type_dirs, tx_id):
         """List the dirs of ``devices`` and read their managed nodes into ``snapshot``."""
-        snapshot.listings.update(self._directories(planner.listing_paths(devices, type_dirs), tx_id))
+        snapshot.listings.update(self.xs.directories(planner.listing_paths(devices, type_dirs), tx_id))
         reads = planner.node_reads(devices, snapshot)
         for (op, path), reply in zip(reads, self.xs.batch(reads, tx_id, raise_errors=False)):
             if isinstance(reply, XenStoreError):
@@ -194,7 +184,7 @@ class DeviceManager:
         backend its frontend names, and that pair is read too.
         """
         snapshot = planner.Snapshot()
-        domains = self._directories(["/local/domain"], tx_id)["/local/domain"] or []
+        domains = self.xs.directory("/local/domain", tx_id) or []
         snapshot.domains = dict((int(d), None) for d in domains if d.isdigit())
         names_read = any(isinstance(planner.domain_ref(spec[key], key), str)
                          for spec in self.specs for key in ("frontend", "backend") if spec.get(key) is not None)
@@ -233,7 +223,7 @@ class DeviceManager:
     def read_pairs(self, tx_id, devices):
         """Read given, already resolved pairs (the old pairs of devices that move)."""
         snapshot = planner.Snapshot()
-        listing = self._directories(["/local/domain"], tx_id)["/local/domain"] or []
+        listing = self.xs.directory("/local/domain", tx_id) or []
         snapshot.domains = dict((int(d), None) for d in listing if d.isdigit())
         type_dirs = planner.backend_type_dirs(devices)
         self._read_devices(devices, snapshot, type_dirs, tx_id)

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # Private to the splitdriver.xen collection: not a public API, may change without notice.
-"""Read-only domain listing for ``xen_domain_info``: one consistent snapshot, two batches."""
+"""Read-only domain listing for ``xen_domain_info``: one consistent snapshot, three batches
+(the domain list, the names, the device and backend directories) when no listing exceeds one reply."""
 
 from __future__ import annotations
 
@@ -42,25 +43,22 @@ def list_domains(xs, name=None, domid=None, retries=10):
         raise validate.ValidationError("name must not be empty")
 
     def body(tx_id):
-        listing = _ok(xs.batch([("directory", "/local/domain")], tx_id, raise_errors=False)[0], [])
+        listing = _ok(xs.directories(["/local/domain"], tx_id, raise_errors=False)["/local/domain"], []) or []
         domids = sorted(int(d) for d in listing if d.isdigit())
         if domid is not None:
             domids = [d for d in domids if d == domid]
-        requests = []
-        for d in domids:
-            base = "/local/domain/%d" % d
-            requests += [("read", base + "/name"), ("directory", base + "/device"),
-                         ("directory", base + "/backend")]
-        replies = xs.batch(requests, tx_id, raise_errors=False)
+        names = xs.batch([("read", "/local/domain/%d/name" % d) for d in domids], tx_id, raise_errors=False)
+        listings = xs.directories(["/local/domain/%d/%s" % (d, sub) for d in domids for sub in ("device", "backend")],
+                                  tx_id, raise_errors=False)
         domains = []
-        for index, d in enumerate(domids):
-            dom_name, device, backend = replies[3 * index:3 * index + 3]
+        for d, dom_name in zip(domids, names):
+            base = "/local/domain/%d" % d
             domains.append(dict(
                 domid=d,
                 name=_ok(dom_name, None),
-                path="/local/domain/%d" % d,
-                device_types=sorted(_ok(device, [])),
-                backend_types=sorted(_ok(backend, [])),
+                path=base,
+                device_types=sorted(_ok(listings[base + "/device"], []) or []),
+                backend_types=sorted(_ok(listings[base + "/backend"], []) or []),
             ))
         if name is not None:
             domains = [dom for dom in domains if dom["name"] == name]

@@ -103,13 +103,13 @@ def _value(reply):
 
 
 def _directories(xs, paths, tx_id) -> dict:
-    """``{path: children or None}`` for ``paths``, in one pipelined batch.
+    """``{path: children or None}`` for ``paths``, in one pipelined batch (then parts, for
+    directories bigger than one reply).
 
     Every directory listing of this module goes through here (None: absent or unreadable).
     """
-    paths = list(dict.fromkeys(paths))
-    replies = xs.batch([("directory", path) for path in paths], tx_id, raise_errors=False)
-    return dict((path, _value(reply)) for path, reply in zip(paths, replies))
+    listings = xs.directories(paths, tx_id, raise_errors=False)
+    return dict((path, _value(reply)) for path, reply in listings.items())
 
 
 def _requests(xs, requests, tx_id) -> dict:

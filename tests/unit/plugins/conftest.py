@@ -124,6 +124,20 @@ class FakeXenStore:
     def read(self, path, tx_id=0):
         return self.nodes[path][0] if path in self.nodes else None
 
+    def directories(self, paths, tx_id=0, raise_errors=True):
+        paths = list(dict.fromkeys(paths))
+        listings = {}
+        for path, reply in zip(paths, self.batch([("directory", p) for p in paths], tx_id, raise_errors=False)):
+            if isinstance(reply, XenStoreError):
+                if reply.errno != "ENOENT" and raise_errors:
+                    raise reply
+                reply = None if reply.errno == "ENOENT" else reply
+            listings[path] = reply
+        return listings
+
+    def directory(self, path, tx_id=0):
+        return self.directories([path], tx_id)[path]
+
     def transaction_start(self):
         self.log.append(("transaction_start", "", 0))
         # Writes apply at once; a failed (EAGAIN) commit or an abort puts the old nodes back.

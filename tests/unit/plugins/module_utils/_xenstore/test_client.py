@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The request API over a scripted daemon: wire encoding of a pipelined batch, reply decoding,
-errors."""
+errors, and directories of any size (DIRECTORY, then DIRECTORY_PART rounds on E2BIG)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.errors i
     XenStoreConnectionError, XenStoreError,
 )
 
-DIRECTORY, READ, GET_PERMS, TX_START, WRITE, ERROR = 1, 2, 3, 6, 11, 16
+DIRECTORY, READ, GET_PERMS, TX_START, WRITE, PART, ERROR = 1, 2, 3, 6, 11, 22, 16
 
 
 def err(name):
     return (ERROR, name.encode() + b"\0")
+
+
+def part(generation, *names, last=False):
+    """A DIRECTORY_PART reply: generation, names, and the empty name ending the list if ``last``."""
+    return (PART, b"%d\0" % generation + b"".join(name.encode() + b"\0" for name in names) + (b"\0" if last else b""))
 
 
 def listing(*names):
@@ -35,6 +40,14 @@ class Canned:
         if not queue:
             return err("EINVAL")
         return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+def d(path):
+    return (DIRECTORY, path.encode() + b"\0")
+
+
+def p(path, offset):
+    return (PART, b"%s\0%d\0" % (path.encode(), offset))
 
 
 @pytest.fixture
@@ -83,7 +96,7 @@ def test_replies_are_decoded_in_order(connect):
     xs = connect({
         (READ, b"/v\0"): (READ, b"value"),
         (READ, b"/empty\0"): (READ, b""),
-        (DIRECTORY, b"/dir\0"): listing("a", "b"),
+        d("/dir"): listing("a", "b"),
         (GET_PERMS, b"/v\0"): (GET_PERMS, b"n1\0r0\0"),
         (TX_START, b"\0"): (TX_START, b"42\0"),
     })
@@ -109,3 +122,88 @@ def test_reply_of_another_operation_breaks_the_connection(connect):
         xs.read("/x")
     xs.abort_quietly(5)  # nothing more is sent on a connection out of step
     assert len(xs.rounds) == 1
+
+
+def test_directories_in_one_batch_when_they_fit(connect):
+    xs = connect({d("/a"): listing("x", "y"), d("/none"): err("ENOENT"), d("/empty"): listing()})
+    assert xs.directories(["/a", "/none", "/empty", "/a"], tx_id=3) == {"/a": ["x", "y"], "/none": None, "/empty": []}
+    assert xs.rounds == [[("directory", "/a"), ("directory", "/none"), ("directory", "/empty")]]
+    assert xs.directory("/a") == ["x", "y"]
+
+
+def test_a_big_directory_among_others_is_read_in_parts(connect):
+    xs = connect({
+        d("/small"): listing("a"),
+        d("/big"): err("E2BIG"),
+        d("/none"): err("ENOENT"),
+        p("/big", 0): part(5, "dev-1", "dev-2"),
+        p("/big", 12): part(5, "dev-3"),
+        p("/big", 18): part(5, last=True),  # offset behind the list: an empty name
+    })
+    assert xs.directories(["/small", "/big", "/none"], tx_id=9) == {
+        "/small": ["a"], "/big": ["dev-1", "dev-2", "dev-3"], "/none": None}
+    assert xs.rounds == [[("directory", "/small"), ("directory", "/big"), ("directory", "/none")]] + \
+        [[("directory_part", "/big")]] * 3
+    assert [payload for op, payload in xs.server.received if op == PART] == [
+        b"/big\x000\x00", b"/big\x0012\x00", b"/big\x0018\x00"]
+    assert xs.requests_sent == 6
+
+
+def test_big_directories_advance_together_one_batch_per_round(connect):
+    xs = connect({
+        d("/a"): err("E2BIG"),
+        d("/b"): err("E2BIG"),
+        p("/a", 0): part(1, "a1"),
+        p("/a", 3): part(1, "a2"),
+        p("/a", 6): part(1, "a3", last=True),
+        p("/b", 0): part(8, "b1"),
+        p("/b", 3): part(8, "b2", last=True),
+    })
+    assert xs.directories(["/a", "/b"]) == {"/a": ["a1", "a2", "a3"], "/b": ["b1", "b2"]}
+    assert xs.rounds == [
+        [("directory", "/a"), ("directory", "/b")],
+        [("directory_part", "/a"), ("directory_part", "/b")],
+        [("directory_part", "/a"), ("directory_part", "/b")],
+        [("directory_part", "/a")],
+    ]
+
+
+def test_a_generation_change_between_parts_starts_the_directory_over(connect):
+    xs = connect({
+        d("/big"): err("E2BIG"),
+        p("/big", 0): [part(5, "x1", "x2"), part(6, "x1", "x3")],
+        p("/big", 6): [part(6, "x4"), part(6, "x5", last=True)],
+    })
+    assert xs.directory("/big") == ["x1", "x3", "x5"]
+    assert [payload.split(b"\0")[1] for op, payload in xs.server.received if op == PART] == [b"0", b"6", b"0", b"6"]
+
+
+@pytest.mark.parametrize("later, expected", [
+    (part(3, last=True), []),          # emptied between DIRECTORY and the first part
+    (err("ENOENT"), None),             # removed meanwhile
+])
+def test_a_directory_emptied_or_removed_while_read_in_parts(connect, later, expected):
+    xs = connect({d("/big"): err("E2BIG"), p("/big", 0): later})
+    assert xs.directories(["/big"]) == {"/big": expected}
+
+
+def test_a_daemon_without_directory_part_reports_e2big(connect):
+    xs = connect({d("/big"): err("E2BIG"), p("/big", 0): err("ENOSYS"), d("/ok"): listing("z")})
+    with pytest.raises(XenStoreError) as info:
+        xs.directories(["/big", "/ok"])
+    assert info.value.errno == "E2BIG" and str(info.value) == (
+        "XenStore DIRECTORY /big failed: E2BIG (more children than one 4096-byte reply holds, and this xenstored "
+        "has no DIRECTORY_PART)")
+    replies = xs.directories(["/big", "/ok"], raise_errors=False)
+    assert isinstance(replies["/big"], XenStoreError) and replies["/ok"] == ["z"]
+
+
+def test_other_directory_errors_raise_or_are_returned(connect):
+    xs = connect({d("/secret"): err("EACCES"), d("/big"): err("E2BIG"), p("/big", 0): err("EACCES"),
+                  d("/ok"): listing()})
+    with pytest.raises(XenStoreError, match="XenStore DIRECTORY /secret failed: EACCES"):
+        xs.directories(["/ok", "/secret"])
+    with pytest.raises(XenStoreError, match="XenStore DIRECTORY_PART /big failed: EACCES"):
+        xs.directory("/big")
+    replies = xs.directories(["/secret", "/big", "/ok"], raise_errors=False)
+    assert [replies[path].errno for path in ("/secret", "/big")] == ["EACCES", "EACCES"] and replies["/ok"] == []
