@@ -13,7 +13,10 @@ domUs: device i is devid i // 10 of domain 1 + i % 10.
   then the same run again on the converged state;
 * Ansible's own cost: ``ansible-playbook benchmarks/noop.yml`` (one ping task);
 * fleet: ``splitdriver.xen.site`` over N Xen hosts (one daemon each, local connection), one
-  guest with 10 devices on each, with forks 1 and forks 10.
+  guest with 10 devices on each, with forks 1 and forks 10;
+* scale (``--scale``): 10,000 devices of one type in ONE guest (directories of ~49 KB of
+  names, read with DIRECTORY_PART), and one device for a guest named among 2,000 domains,
+  then ``xen_domain_info`` listing them all.
 
 Requests are counted from the daemons' request logs, never estimated. Wall times are the
 best of --repeat runs (the machine is shared: load only adds time).
@@ -48,6 +51,8 @@ TYPE = "mydevice"
 DOMUS = 10
 WRITE_OPS = {"WRITE", "MKDIR", "SET_PERMS", "RM"}
 READ_OPS = {"READ", "GET_PERMS", "DIRECTORY", "DIRECTORY_PART"}
+SCALE_DEVICES = 10000
+SCALE_DOMAINS = 2000
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -92,6 +97,7 @@ def counts(reqs: list, n: int) -> dict:
         "reads_per_device": reads / n,
         "transactions": sum(1 for r in reqs if r["op"] == "TRANSACTION_START"),
         "errors": sum(1 for r in reqs if r["result"] != "OK"),
+        "parts": sum(1 for r in reqs if r["op"] == "DIRECTORY_PART"),
     }
 
 
@@ -151,11 +157,13 @@ def bench_seed(n: int, workdir: str) -> dict:
         daemon.cleanup()
 
 
-def bench_module(n: int, workdir: str) -> tuple:
+def bench_module(n: int, workdir: str, one_guest: bool = False) -> tuple:
+    """The module on N devices (spread over the 10 domUs, or all in ``bench1``), then its re-run."""
     daemon = seeded_daemon()
     try:
         inventory = dom0_inventory(workdir, daemon)
-        devices = [{"type": TYPE, "frontend": "bench%d" % d, "devid": devid} for d, devid in map(device, range(n))]
+        where = [(1, i) for i in range(n)] if one_guest else map(device, range(n))
+        devices = [{"type": TYPE, "frontend": "bench%d" % d, "devid": devid} for d, devid in where]
         extra = write_json(os.path.join(workdir, "devices.json"), {"bench_devices": devices})
         args = ["-i", inventory, os.path.join(HERE, "activate.yml"), "-e", "@" + extra]
         first_s, recap = playbook(workdir, args)
@@ -166,6 +174,25 @@ def bench_module(n: int, workdir: str) -> tuple:
         again = counts(daemon.requests(), n)
         again.update(seconds=again_s, changed=recap["dom0"]["changed"], task=recap["task_seconds"][0])
         return first, again
+    finally:
+        daemon.cleanup()
+
+
+def bench_domains(domains: int, workdir: str) -> tuple:
+    """One device for the guest named last among ``domains`` guests, then the domain listing."""
+    daemon = XenstoredProcess(seed_xl={d: "bench%d" % d for d in range(1, domains + 1)}).start(timeout=120)
+    try:
+        inventory = dom0_inventory(workdir, daemon)
+        extra = write_json(os.path.join(workdir, "devices.json"),
+                           {"bench_devices": [{"type": TYPE, "frontend": "bench%d" % domains, "devid": 0}]})
+        seconds, recap = playbook(workdir, ["-i", inventory, os.path.join(HERE, "activate.yml"), "-e", "@" + extra])
+        create = counts(daemon.requests(), 1)
+        create.update(seconds=seconds, changed=recap["dom0"]["changed"], task=recap["task_seconds"][0])
+        daemon.clear_log()
+        seconds, recap = playbook(workdir, ["-i", inventory, os.path.join(HERE, "domains.yml")])
+        listing = counts(daemon.requests(), domains + 1)
+        listing.update(seconds=seconds, task=recap["task_seconds"][0])
+        return create, listing
     finally:
         daemon.cleanup()
 
@@ -229,9 +256,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,10,100,1000", help="device counts (default 1,10,100,1000)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement, the fastest is kept (default 5)")
     parser.add_argument("--fleet-hosts", type=int, default=50, help="Xen hosts in the fleet run (0 skips it)")
+    parser.add_argument("--scale", action="store_true",
+                        help="also run %d devices in one guest and %d domains" % (SCALE_DEVICES, SCALE_DOMAINS))
     parser.add_argument("--json", help="also write the raw figures to this file")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     workdir = tempfile.mkdtemp(prefix="sdx-bench-")
     raw = {"machine": machine(), "sizes": {}}
     try:
@@ -243,6 +272,13 @@ def main() -> int:
             seed = best(lambda: bench_seed(n, workdir), args.repeat)
             module, again = best(lambda: bench_module(n, workdir), args.repeat)
             raw["sizes"][n] = {"seed": seed, "module": module, "rerun": again}
+        if args.scale:
+            print("... %d devices in one guest" % SCALE_DEVICES, file=sys.stderr, flush=True)
+            module, again = best(lambda: bench_module(SCALE_DEVICES, workdir, one_guest=True), args.repeat)
+            raw["scale_devices"] = {"module": module, "rerun": again}
+            print("... %d domains" % SCALE_DOMAINS, file=sys.stderr, flush=True)
+            create, listing = best(lambda: bench_domains(SCALE_DOMAINS, workdir), args.repeat)
+            raw["scale_domains"] = {"create": create, "listing": listing}
         if args.fleet_hosts:
             for forks in (1, 10):
                 print("... fleet of %d, forks %d" % (args.fleet_hosts, forks), file=sys.stderr, flush=True)
@@ -264,9 +300,10 @@ def report(raw: dict, fleet_hosts: int) -> None:
     print("Ansible's own cost, one no-op task: whole ansible-playbook run %.2f s, of which the ping task %.2f s"
           % (raw["noop"]["seconds"], raw["noop"]["task"]))
     print()
-    print("| N devices | seed loop | module: playbook (task) | seed/playbook | seed req/dev | module req/dev "
-          "| module transactions | re-run: playbook (task) | re-run changed | re-run writes | re-run reads/dev |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    if sizes:
+        print("| N devices | seed loop | module: playbook (task) | seed/playbook | seed req/dev | module req/dev "
+              "| module transactions | re-run: playbook (task) | re-run changed | re-run writes | re-run reads/dev |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, row in sizes.items():
         seed, module, again = row["seed"], row["module"], row["rerun"]
         print("| %d | %.2f s | %.2f s (%.2f s) | %.1f× | %.1f | %.1f | %d | %.2f s (%.2f s) | %d | %d | %.1f |" % (
@@ -295,6 +332,8 @@ def report(raw: dict, fleet_hosts: int) -> None:
         print("Re-run write requests: %s (target 0: %s)" % (
             ", ".join("N=%d: %d" % (n, row["rerun"]["writes"]) for n, row in sizes.items()),
             "met" if all(row["rerun"]["writes"] == 0 for row in sizes.values()) else "MISSED"))
+    if "scale_devices" in raw:
+        report_scale(raw)
     if fleet_hosts:
         f1, f10 = raw["fleet_1"], raw["fleet_10"]
         print()
@@ -305,6 +344,27 @@ def report(raw: dict, fleet_hosts: int) -> None:
         print("| 1 | %.1f s | %d | %d |" % (f1["seconds"], f1["changed"], f1["transactions"]))
         print("| 10 | %.1f s | %d | %d |" % (f10["seconds"], f10["changed"], f10["transactions"]))
         print("forks 10 vs forks 1: %.1f× faster" % (f1["seconds"] / f10["seconds"]))
+
+
+def report_scale(raw: dict) -> None:
+    module, again = raw["scale_devices"]["module"], raw["scale_devices"]["rerun"]
+    create, listing = raw["scale_domains"]["create"], raw["scale_domains"]["listing"]
+    print()
+    print("Scale: directories bigger than one 4096-byte reply, read with DIRECTORY_PART after E2BIG")
+    print("| run | playbook (task) | requests | per device | DIRECTORY_PART | changed | writes | reads per device |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| %d devices in one guest | %.2f s (%.2f s) | %d | %.2f | %d | %d | %d | %.2f |" % (
+        SCALE_DEVICES, module["seconds"], module["task"], module["requests"], module["per_device"], module["parts"],
+        module["changed"], module["writes"], module["reads_per_device"]))
+    print("| its re-run | %.2f s (%.2f s) | %d | %.2f | %d | %d | %d | %.2f |" % (
+        again["seconds"], again["task"], again["requests"], again["per_device"], again["parts"], again["changed"],
+        again["writes"], again["reads_per_device"]))
+    print("| 1 device, frontend named among %d domains | %.2f s (%.2f s) | %d | %d | %d | %d | %d | |" % (
+        SCALE_DOMAINS, create["seconds"], create["task"], create["requests"], create["requests"], create["parts"],
+        create["changed"], create["writes"]))
+    print("| xen_domain_info listing %d domains | %.2f s (%.2f s) | %d | | %d | 0 | %d | |" % (
+        SCALE_DOMAINS + 1, listing["seconds"], listing["task"], listing["requests"], listing["parts"],
+        listing["writes"]))
 
 
 if __name__ == "__main__":
