@@ -6,10 +6,11 @@ write, removed) and 2,000 domains under ``/local/domain`` (a frontend resolved b
 domain listing). The module reads such directories with DIRECTORY_PART after DIRECTORY's
 E2BIG, as libxenstore does; Debian's ``xenstore-list`` (libxenstore 4.17) checks the result.
 
-Wall time on a 2-core machine: about 2 min idle, 4.5 min when shared with other jobs. Of the
-10,000-device test (~100 s idle) creating takes ~7 s, the re-run ~11 s, the forced removal
-~80 s, most of it the planner's removal bookkeeping (plan._collapse_removals, which grows with
-the square of the number of devices removed in one call); the 2,000 domains ~20 s.
+Wall time on a 2-core machine: about 65 s when lightly loaded, up to 6 min when shared with
+many other jobs. The 10,000-device test takes ~60 s of it: creating ~5 s, the re-run ~8 s, the
+forced removal most of the rest, spent in the planner's removal bookkeeping
+(plan._collapse_removals, which grows with the square of the number of devices removed in one
+call); the 2,000 domains take ~4 s.
 """
 
 from __future__ import annotations
