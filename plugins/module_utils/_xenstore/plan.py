@@ -659,6 +659,8 @@ def _collapse_removals(removed: set, devices, type_dirs, snapshot: Snapshot) -> 
         parents.append(device.frontend_type_dir)
         parents.append(device.backend_frontend_dir)
     parents.extend(type_dirs)
+    # Devices of one guest share their type dir: each parent is looked at once per round.
+    parents = list(dict.fromkeys(parents))
     changed = True
     while changed:
         changed = False
@@ -669,9 +671,15 @@ def _collapse_removals(removed: set, devices, type_dirs, snapshot: Snapshot) -> 
             if children and all(child in gone for child in children):
                 gone.add(parent)
                 changed = True
-    # Keep only the topmost paths: rm removes a whole subtree.
-    result = []
-    for path in sorted(gone):
-        if not any(path.startswith(other + "/") for other in gone):
-            result.append(path)
-    return result
+    # Keep only the topmost paths: rm removes a whole subtree. A path goes when one of its
+    # ancestors goes (a walk up its components: linear in the number of paths).
+    return [path for path in sorted(gone) if not any(ancestor in gone for ancestor in _ancestors(path))]
+
+
+def _ancestors(path: str):
+    """``/a/b/c`` → ``/a/b``, ``/a``."""
+    while True:
+        path = path.rsplit("/", 1)[0]
+        if not path:
+            return
+        yield path
