@@ -20,9 +20,12 @@ import ansible_runner
 import pytest
 import yaml
 
-from test_playbook_fleet import COLLECTIONS, fleet, writes  # noqa: F401  (fleet is a fixture)
+import test_playbook_fleet
+from test_playbook_fleet import COLLECTIONS, writes
 
 pytestmark = pytest.mark.slow
+
+fleet = test_playbook_fleet.fleet  # its fixture: test XenStore daemons, one per Xen host
 
 ACTIVATE = "Activate the devices of each Xen host in one transaction"
 # Run-wide settings go in the job template's extra variables, host data in the inventory.
@@ -30,7 +33,7 @@ RUN_WIDE = ("splitdriver_xen_manage_modules", "splitdriver_xen_check_sysfs", "sp
             "splitdriver_xen_timeout", "splitdriver_xen_verify_retries", "splitdriver_xen_verify_delay")
 
 
-def private_data_dir(fleet, path):  # pylint: disable=redefined-outer-name
+def private_data_dir(fleet, path):
     for sub in ("project", "inventory", "env"):
         os.makedirs(os.path.join(path, sub))
     # An AWX project holds a playbook file; this one runs the collection's playbook.
@@ -72,7 +75,7 @@ def activations(events):
     return found
 
 
-def test_site_runs_as_an_awx_job(fleet, tmp_path):  # pylint: disable=redefined-outer-name
+def test_site_runs_as_an_awx_job(fleet, tmp_path):
     fleet.xen_host("xen1", {1: "web1", 2: "web2"})
     fleet.xen_host("xen2", {3: "db1"})
     fleet.xen_host("xen3", {4: "app1", 5: "app2"})
