@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 DEST = os.path.join(DOCS, "docsite", "rst")
 # Markdown guide -> RST name, as listed in docs/docsite/extra-docs.yml.
-GUIDES = {"inventory.md": "guide_inventory"}
+GUIDES = {"inventory.md": "guide_inventory", "awx.md": "guide_awx"}
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 OFFLINE = "failed to reach any of the inventories"
 # Continuation lines of the OFFLINE warning, one per inventory location tried.

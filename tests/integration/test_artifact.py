@@ -47,10 +47,13 @@ ALLOWED = [re.compile("^%s$" % p.replace("{name}", NAME)) for p in (
     r"COPYING",
     r"LICENSES/[A-Za-z0-9.+-]+\.txt",
     r"meta/runtime\.yml",
+    r"meta/execution-environment\.yml",
+    r"meta/ee-(requirements|bindep)\.txt",
     r"changelogs/(changelog|config)\.yaml",
     r"docs/{name}\.md",
     r"docs/docsite/(extra-docs|links)\.yml",
     r"docs/docsite/rst/{name}\.rst",
+    r"docs/ee/(execution-environment|requirements)\.yml",
     r"plugins/(modules|filter|inventory)/{name}\.py",
     r"plugins/(doc_fragments|plugin_utils)/_{name}\.py",
     r"plugins/module_utils/__init__\.py",
@@ -64,7 +67,7 @@ ALLOWED = [re.compile("^%s$" % p.replace("{name}", NAME)) for p in (
     r"playbooks/(tasks|vars|inventory)/{name}\.yml",
     r"playbooks/templates/{name}\.j2",
     r"tests/conftest\.py",
-    r"tests/unit/([a-z0-9_]+/)*(conftest|test_{name})\.py",
+    r"tests/unit/([a-z0-9_]+/)*(conftest|utils|test_{name})\.py",
     r"tests/integration/test_{name}\.py",
     r"tests/xenstored/{name}\.py",
 )]
@@ -304,5 +307,6 @@ def test_galaxy_importer_accepts_the_artifact(artifact, publish_venv, tmp_path):
                        if not n.startswith(("_", ".")))
         assert names and all((kind, name) in contents for name in names), (kind, names, contents)
     docs = [d["name"] for d in result["docs_blob"]["documentation_files"]]
-    assert docs == ["inventory.md"]
+    # the Markdown guides of docs/ (DEVELOPING.md does not ship)
+    assert docs == sorted(n for n in os.listdir(os.path.join(ROOT, "docs")) if n.endswith(".md") and n != "DEVELOPING.md")
     assert result["metadata"]["license"] == ["GPL-3.0-or-later", "GPL-2.0-only"]

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.splitdriver.xen.tests.unit.plugins.modules.utils import patch_module_args
 
 from ansible_collections.splitdriver.xen.plugins.modules import kernel_module_info
 

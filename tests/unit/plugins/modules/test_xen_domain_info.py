@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.splitdriver.xen.tests.unit.plugins.modules.utils import patch_module_args
 
 from ansible_collections.splitdriver.xen.plugins.modules import xen_domain_info
 

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.splitdriver.xen.tests.unit.plugins.modules.utils import patch_module_args
 
 from ansible_collections.splitdriver.xen.plugins.modules import xenstore_device
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore import device as device_logic

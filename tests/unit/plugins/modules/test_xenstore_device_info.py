@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.splitdriver.xen.tests.unit.plugins.modules.utils import patch_module_args
 
 from ansible_collections.splitdriver.xen.plugins.modules import xenstore_device_info
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore.errors import XenStoreError

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.splitdriver.xen.tests.unit.plugins.modules.utils import patch_module_args
 
 from ansible_collections.splitdriver.xen.plugins.doc_fragments._xenstore import ModuleDocFragment
 from ansible_collections.splitdriver.xen.plugins.module_utils._xenstore import common, domains, validate
