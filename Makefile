@@ -1,5 +1,5 @@
 # splitdriver.xen — developer entry points. Everything installs itself: run as root on Debian 12.
-#   make test       install deps, then unit, integration, molecule, sanity, compat, lint, docs (what CI runs)
+#   make test       install deps, then unit, integration, molecule, sanity, lint, docs (what CI runs)
 #   make test-fast  unit + integration only (inner loop, deps assumed installed)
 #   make lab        boot the real-Xen lab under QEMU and run the fleet rollout against it
 #   make bench      activation benchmark against the test XenStore daemon (prints a table)
@@ -46,7 +46,7 @@ collection-link:
 	@[ -L $(COLLECTION_LINK) ] || ln -sfn $(ROOT) $(COLLECTION_LINK)
 
 test: deps collection-link
-	$(MAKE) unit integration molecule sanity compat lint docs
+	$(MAKE) unit integration molecule sanity lint docs
 
 test-fast: collection-link unit integration
 
