@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# XenbusState (xen/include/public/io/xenbus.h). plan.py imports this module, so the names are
-# kept here rather than imported from there.
+# XenbusState (xen/include/public/io/xenbus.h): the one table of their names; plan.py imports
+# this module and uses it.
 XENBUS_STATES = {
     0: "Unknown",
     1: "Initialising",

@@ -18,17 +18,8 @@ from dataclasses import dataclass, field, replace
 
 from . import conditions, validate
 
-XENBUS_STATES = {
-    0: "Unknown",
-    1: "Initialising",
-    2: "InitWait",
-    3: "Initialised",
-    4: "Connected",
-    5: "Closing",
-    6: "Closed",
-    7: "Reconfiguring",
-    8: "Reconfigured",
-}
+# XenbusState names: one table, in conditions.py (which cannot import this module back).
+XENBUS_STATES = conditions.XENBUS_STATES
 INITIALISING, INITWAIT, INITIALISED, CONNECTED, CLOSING, CLOSED = 1, 2, 3, 4, 5, 6
 # At most this many devices are described in one message.
 REPORT_MAX = 5
